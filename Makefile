@@ -1,0 +1,43 @@
+# Two entry points for a fresh clone: `make demo` and `make test`.
+# Each builds the virtual environments it needs on first use.
+
+PYTHON ?= python3
+VENV := .venv
+# The kernel tests run a second time against the last ipykernel 6 with IPython 8.
+VENV6 := .venv-ipykernel6
+IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
+
+.PHONY: demo test test-kernel6 lint format latency clean
+
+$(VENV)/.done: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -U pip
+	$(VENV)/bin/python -m pip install -q -e ".[test]"
+	touch $@
+
+$(VENV6)/.done: pyproject.toml
+	$(PYTHON) -m venv $(VENV6)
+	$(VENV6)/bin/python -m pip install -q -U pip
+	$(VENV6)/bin/python -m pip install -q -e ".[test]" $(IPYKERNEL6)
+	touch $@
+
+demo: $(VENV)/.done
+	$(VENV)/bin/python -m ipysigtrace.demo
+
+lint: $(VENV)/.done
+	$(VENV)/bin/ruff check ipysigtrace tests scripts
+	$(VENV)/bin/ruff format --check ipysigtrace tests scripts
+
+format: $(VENV)/.done
+	$(VENV)/bin/ruff format ipysigtrace tests scripts
+	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
+
+test: lint $(VENV6)/.done
+	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest
+
+latency: $(VENV)/.done
+	$(VENV)/bin/python scripts/latency.py
+
+clean:
+	rm -rf $(VENV) $(VENV6) .pytest_cache .ruff_cache

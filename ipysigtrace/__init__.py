@@ -1,0 +1,36 @@
+"""ipysigtrace: see where a hung Jupyter cell is, while it keeps running.
+
+``%load_ext ipysigtrace`` installs a signal handler (SIGUSR2 by default) and a watcher
+thread; ``kill -USR2 <kernel pid>`` or ``%stackdump`` then shows every thread's stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FrameRecord",
+    "StackSnapshot",
+    "ThreadStack",
+    "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext ipysigtrace``."""
+    from .extension import load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext ipysigtrace``."""
+    from .extension import unload
+
+    unload(shell)

@@ -1,0 +1,353 @@
+"""Capture every thread's stack in two phases: freeze, then resolve.
+
+``freeze`` runs while the picture must stay consistent: it walks ``sys._current_frames()``
+and keeps only code objects and line numbers. It does no I/O, calls no user code, takes no
+lock and imports nothing, so it is safe on the watcher thread while another thread is stuck
+holding any lock (an import lock, a stream lock, a logging lock).
+
+``resolve`` runs afterwards and may be slower: it folds recursion, reads source lines from
+``linecache``, labels cell frames and guesses what each thread is doing.
+
+Everything ``resolve`` needs that could import a module is prepared when the extension
+loads (``FrameClassifier`` is built then, ``tokenize`` is imported here for linecache).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import sysconfig
+import threading
+import time
+import tokenize  # noqa: F401  (linecache imports it lazily; import it before any dump)
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import CodeType
+
+from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+
+# A frame frozen: its code object and the line it is at.
+RawFrame = tuple[CodeType, int]
+
+# Packages whose frames are the kernel's own machinery. Only modules that are already
+# imported when the classifier is built count (the classifier never imports anything).
+MACHINERY_MODULES = (
+    "ipykernel",
+    "ipykernel_launcher",
+    "IPython",
+    "jupyter_client",
+    "traitlets",
+    "tornado",
+    "zmq",
+    "asyncio",
+    "anyio",
+    "comm",
+    "runpy",
+    "ipysigtrace",
+)
+
+# Fold a run of frames when this many (or more) repeats of it sit back to back.
+FOLD_MIN_REPEATS = 3
+FOLD_MAX_SPAN = 4
+CONTEXT_LINES = 2
+
+
+@dataclass
+class FrozenStacks:
+    """What ``freeze`` saw: raw stacks (outermost first) and thread attributes."""
+
+    time: float
+    stacks: dict[int, list[RawFrame]]
+    threads: dict[int, tuple[str, int | None, bool]]
+    main_ident: int | None
+    seconds: float
+
+
+def freeze(
+    skip_idents: Iterable[int] = (), skip_top: frozenset[CodeType] = frozenset()
+) -> FrozenStacks:
+    """Walk every thread's frames now. Safe anywhere: no I/O, no locks, no user code.
+
+    ``skip_idents`` leaves threads out (the watcher itself); ``skip_top`` drops frames of
+    these code objects from the top of a stack (our own signal handler).
+    """
+    start = time.perf_counter()
+    now = time.time()
+    frames = sys._current_frames()
+    # A plain copy of the registry, not threading.enumerate(): that takes a lock.
+    active = dict(threading._active)  # type: ignore[attr-defined]
+    skip = set(skip_idents)
+    stacks: dict[int, list[RawFrame]] = {}
+    for ident, top in frames.items():
+        if ident in skip:
+            continue
+        chain: list[RawFrame] = []
+        frame = top
+        while frame is not None:
+            chain.append((frame.f_code, frame.f_lineno or 0))
+            frame = frame.f_back
+        while chain and chain[0][0] in skip_top:
+            del chain[0]
+        chain.reverse()
+        stacks[ident] = chain
+    del frames, top, frame
+    threads = {}
+    for ident, thread in active.items():
+        # Private attributes: the public properties could be overridden by user code.
+        threads[ident] = (
+            str(getattr(thread, "_name", "?")),
+            getattr(thread, "_native_id", None),
+            bool(getattr(thread, "_daemonic", False)),
+        )
+    main = threading.main_thread()
+    return FrozenStacks(
+        time=now,
+        stacks=stacks,
+        threads=threads,
+        main_ident=main.ident,
+        seconds=time.perf_counter() - start,
+    )
+
+
+class FrameClassifier:
+    """Sorts file names into cell, user, library and machinery; built at load time."""
+
+    def __init__(
+        self,
+        labeler: Callable[[str], str | None] | None = None,
+        machinery_modules: Iterable[str] = MACHINERY_MODULES,
+    ) -> None:
+        self.labeler = labeler
+        self.machinery = tuple(_module_roots(machinery_modules))
+        paths = sysconfig.get_paths()
+        roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+        roots.update(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
+        self.library = tuple(sorted(os.path.join(r, "") for r in roots if r))
+        self.threading_file = threading.__file__
+
+    def label(self, filename: str) -> str:
+        """`Cell In[7]` for a file that holds a cell's code, else ''."""
+        if self.labeler is None:
+            return ""
+        try:
+            return self.labeler(filename) or ""
+        except Exception:  # a labeler must never break a dump
+            return ""
+
+    def kind(self, filename: str, function: str) -> str:
+        """The kind of a frame that is not a cell: machinery, library or user."""
+        if filename.startswith(self.machinery):
+            return "machinery"
+        if filename == self.threading_file and function in ("_bootstrap", "_bootstrap_inner"):
+            return "machinery"
+        if filename.startswith(self.library) or filename.startswith("<frozen "):
+            return "library"
+        return "user"
+
+
+def _module_roots(names: Iterable[str]) -> list[str]:
+    roots = []
+    for name in names:
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None) if module else None
+        if not path:
+            continue
+        if os.path.basename(path) == "__init__.py":
+            roots.append(os.path.join(os.path.dirname(path), ""))
+        else:
+            roots.append(path)
+    return roots
+
+
+def fold(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
+    """Fold back-to-back repeats: returns (frame, repeat, span) for each frame kept."""
+    out: list[tuple[RawFrame, int, int]] = []
+    i, n = 0, len(chain)
+    while i < n:
+        best_span, best_repeat = 1, 0
+        for span in range(1, FOLD_MAX_SPAN + 1):
+            block = chain[i : i + span]
+            if len(block) < span:
+                break
+            repeat = 0
+            j = i + span
+            while chain[j : j + span] == block:
+                repeat += 1
+                j += span
+            if repeat >= FOLD_MIN_REPEATS and repeat * span > best_repeat * best_span:
+                best_span, best_repeat = span, repeat
+        if best_repeat:
+            out.append((chain[i], best_repeat, best_span))
+            out.extend((f, 0, 1) for f in chain[i + 1 : i + best_span])
+            i += best_span * (best_repeat + 1)
+        else:
+            out.append((chain[i], 0, 1))
+            i += 1
+    return out
+
+
+def resolve(
+    frozen: FrozenStacks,
+    classifier: FrameClassifier,
+    *,
+    cell_thread: int | None = None,
+    trigger: str = "magic",
+    limit: int | None = None,
+) -> StackSnapshot:
+    """Turn frozen stacks into a snapshot: fold, read source, label, classify."""
+    cache: dict[RawFrame, FrameRecord] = {}
+    threads = []
+    for ident, chain in frozen.stacks.items():
+        name, native_id, daemon = frozen.threads.get(ident, (f"Thread-{ident}", None, False))
+        records = []
+        for raw, repeat, span in fold(chain):
+            base = cache.get(raw)
+            if base is None:
+                base = cache[raw] = _record(raw, classifier)
+            records.append(_copy(base, repeat, span))
+        if ident == cell_thread:
+            _mark_beneath_cell(records)
+        if limit is not None and limit >= 0:
+            records = _limit(records, limit)
+        threads.append(
+            ThreadStack(
+                ident=ident,
+                name=name,
+                native_id=native_id,
+                daemon=daemon,
+                is_main=ident == frozen.main_ident,
+                runs_cell=ident == cell_thread,
+                service=ident != cell_thread and _is_service(records, classifier),
+                state=guess_state(records),
+                frames=records,
+            )
+        )
+    threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, t.name))
+    return StackSnapshot(
+        time=frozen.time,
+        pid=os.getpid(),
+        threads=threads,
+        trigger=trigger,
+        cell_thread=cell_thread,
+        freeze_seconds=frozen.seconds,
+    )
+
+
+def capture(
+    classifier: FrameClassifier,
+    *,
+    cell_thread: int | None = None,
+    trigger: str = "magic",
+    skip_idents: Iterable[int] = (),
+    skip_top: frozenset[CodeType] = frozenset(),
+    limit: int | None = None,
+) -> StackSnapshot:
+    """Freeze, then resolve: the snapshot of every thread but those skipped."""
+    frozen = freeze(skip_idents, skip_top)
+    return resolve(frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit)
+
+
+def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
+    code, lineno = raw
+    filename = code.co_filename
+    function = getattr(code, "co_qualname", code.co_name)
+    label = classifier.label(filename)
+    kind = "cell" if label else classifier.kind(filename, code.co_name)
+    line = linecache.getline(filename, lineno).strip() if lineno else ""
+    return FrameRecord(
+        filename=filename, lineno=lineno, function=function, line=line, label=label, kind=kind
+    )
+
+
+def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:
+    if not repeat:
+        return base if base.repeat == 0 else FrameRecord(**{**base.__dict__, "repeat": 0})
+    return FrameRecord(**{**base.__dict__, "repeat": repeat, "span": span})
+
+
+def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool:
+    """Does the thread run the kernel's code? Judged by what its entry point is."""
+    for record in records:
+        if record.filename == classifier.threading_file:
+            continue  # Thread._bootstrap, Thread.run: every thread has them
+        return record.kind == "machinery"
+    return False
+
+
+def _mark_beneath_cell(records: list[FrameRecord]) -> None:
+    """Everything beneath the first cell frame on the cell's thread is the kernel's own."""
+    first = next((i for i, r in enumerate(records) if r.kind == "cell"), None)
+    if first is None:
+        return
+    for i in range(first):
+        if records[i].kind != "machinery":
+            records[i] = FrameRecord(**{**records[i].__dict__, "kind": "machinery"})
+
+
+def _limit(records: list[FrameRecord], limit: int) -> list[FrameRecord]:
+    """Keep the innermost ``limit`` frames that views show (machinery frames are free)."""
+    kept: list[FrameRecord] = []
+    shown = 0
+    for record in reversed(records):
+        if record.kind != "machinery":
+            if shown >= limit:
+                break
+            shown += 1
+        kept.append(record)
+    kept.reverse()
+    return kept
+
+
+# What a thread is doing, guessed from its innermost frames: (file suffix or '', function,
+# words in the source line) -> state. The first rule that matches wins.
+_STATE_RULES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("queue.py", "get", (), "waiting on a queue"),
+    ("queue.py", "put", (), "waiting on a queue"),
+    ("threading.py", "wait", ("waiter.acquire",), "waiting on a condition"),
+    ("threading.py", "join", (), "waiting for a thread"),
+    ("threading.py", "_wait_for_tstate_lock", (), "waiting for a thread"),
+    ("selectors.py", "", (), "waiting for I/O"),
+    ("socket.py", "", (), "waiting for I/O"),
+    ("ssl.py", "", (), "waiting for I/O"),
+    ("subprocess.py", "", (), "waiting for I/O"),
+    ("", "", ("sleep(",), "sleeping"),
+    ("", "", (".acquire(", "with lock", "_lock:", "lock:"), "waiting for a lock"),
+    ("", "", (".recv(", ".read(", ".readline(", "select(", "poll(", "input("), "waiting for I/O"),
+    ("", "", (".get(",), "waiting on a queue"),
+    ("", "", (".wait(",), "waiting on an event"),
+)
+
+
+def guess_state(records: list[FrameRecord]) -> str:
+    """A one-phrase guess of what a thread does, from its innermost frames."""
+    if not records:
+        return "unknown"
+    top = records[-1]
+    callers = [r for r in records[-4:-1]]
+    for suffix, function, words, state in _STATE_RULES:
+        if suffix and not top.filename.endswith(suffix):
+            continue
+        if function and top.function.rsplit(".", 1)[-1] != function:
+            continue
+        if words and not any(w in top.line for w in words):
+            continue
+        if state == "waiting on a condition" and any(
+            r.filename.endswith("threading.py") and r.function.endswith("Event.wait")
+            for r in callers
+        ):
+            return "waiting on an event"
+        if state == "waiting on a condition" and any(
+            r.filename.endswith("queue.py") for r in callers
+        ):
+            return "waiting on a queue"
+        return state
+    return "running"
+
+
+STATE_GROUPS = {"running": "running", "sleeping": "sleeping", "unknown": "unknown"}
+
+
+def state_group(state: str) -> str:
+    """running, sleeping, waiting or unknown: the word used in a summary line."""
+    return STATE_GROUPS.get(state, "waiting")

@@ -1,0 +1,252 @@
+"""The IPython extension: configuration, load and unload.
+
+One ``Extension`` per process ties the pieces together: the classifier (built at load),
+the signal trigger, the watcher thread and a publisher. The state lives in this module,
+not in the package's ``__init__``, so that ``%reload_ext`` (which reloads ``__init__``)
+still finds and unloads what was installed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Float, Unicode, default, observe
+from traitlets.config import Configurable
+
+from .capture import FrameClassifier, capture
+from .kernel import CellTracker, KernelPublisher, TerminalPublisher
+from .magics import StackDumpMagics
+from .render import ViewOptions
+from .snapshot import StackSnapshot
+from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
+from .watcher import Watcher
+
+ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
+
+
+class IPySigTrace(Configurable):
+    """Settings of the ipysigtrace extension (``%config IPySigTrace``)."""
+
+    signal = Unicode(
+        help=f"Signal that asks for a stack dump (default SIGUSR2, or ${ENV_SIGNAL}). "
+        "Changing it while loaded moves the handler to the new signal."
+    ).tag(config=True)
+
+    handoff = Float(
+        0.05,
+        help="Longest time, in seconds, the signalled main thread waits for the watcher "
+        "to publish a dump before it carries on (0 turns the wait off).",
+    ).tag(config=True)
+
+    @default("signal")
+    def _default_signal(self) -> str:
+        return os.environ.get(ENV_SIGNAL, "SIGUSR2")
+
+    @observe("signal")
+    def _signal_changed(self, change: dict[str, Any]) -> None:
+        active = _active
+        if active is not None and active.config is self:
+            active.move_to(change["new"])
+
+
+class Extension:
+    """Everything ipysigtrace installed in this process."""
+
+    def __init__(self, shell: Any, config: IPySigTrace) -> None:
+        self.shell = shell
+        self.config = config
+        self.options = ViewOptions()
+        self.kernel = getattr(shell, "kernel", None)
+        self.cells = CellTracker(shell)
+        compiler = getattr(shell, "compile", None)
+        self.classifier = FrameClassifier(labeler=_cell_labeler(compiler))
+        self.publisher: TerminalPublisher
+        if self.kernel is not None:
+            runtime = jupyter_runtime_dir()
+            os.makedirs(runtime, mode=0o700, exist_ok=True)
+            self.publisher = KernelPublisher(self.kernel, self.cells, self.options, runtime)
+        else:
+            self.publisher = TerminalPublisher(self.options)
+        self.trigger: SignalTrigger | None = None
+        self.watcher: Watcher | None = None
+
+    # -- lifecycle (main thread) ----------------------------------------------------------
+
+    def start(self, signame: str) -> str:
+        """Install the handler and start the watcher; returns the line to show the user."""
+        sig = parse_signal(signame)
+        trigger = SignalTrigger(sig, handoff=self.config.handoff)
+        previous = signal.getsignal(sig)
+        trigger.install()
+        watcher = Watcher(trigger, self._dump, on_start=self._watcher_started)
+        try:
+            watcher.start()
+        except BaseException:
+            trigger.uninstall()
+            trigger.close()
+            raise
+        self.trigger, self.watcher = trigger, watcher
+        chained = ""
+        if previous not in (signal.SIG_DFL, None):
+            chained = f"; it chains to the previous handler, {describe_handler(previous)}"
+        short = sig.name.removeprefix("SIG")
+        return (
+            f"ipysigtrace: {sig.name} handler and watcher installed in process {os.getpid()}"
+            f"{chained}. See every thread's stack with `kill -{short} {os.getpid()}` "
+            "or %stackdump."
+        )
+
+    def stop(self) -> list[str]:
+        """Undo ``start``: handler and wakeup fd back, watcher gone, pipes closed."""
+        notes: list[str] = []
+        if self.trigger is not None:
+            notes += self.trigger.uninstall()
+        if self.watcher is not None and not self.watcher.stop():
+            notes.append("the watcher thread did not stop within 2 s")
+        if self.trigger is not None:
+            self.trigger.close()
+        self.trigger = self.watcher = None
+        return notes
+
+    def move_to(self, signame: str) -> None:
+        """Move the handler to another signal (after ``%config IPySigTrace.signal``)."""
+        try:
+            parse_signal(signame)
+        except SignalChoiceError as exc:
+            print(f"ipysigtrace: {exc}; keeping {self.signame}", file=sys.stderr)
+            return
+        old = self.signame
+        for note in self.stop():
+            print(f"ipysigtrace: {note}", file=sys.stderr)
+        try:
+            print(self.start(signame))
+        except (SignalChoiceError, OSError) as exc:
+            print(f"ipysigtrace: {exc}; back on {old}", file=sys.stderr)
+            print(self.start(old))
+
+    @property
+    def signame(self) -> str:
+        """Name of the signal in use."""
+        return self.trigger.signum.name if self.trigger else "(none)"
+
+    # -- dumps --------------------------------------------------------------------------
+
+    def snapshot(self, trigger: str, limit: int | None = None) -> StackSnapshot:
+        """Capture now, from any thread, leaving out the watcher and our handler frame."""
+        cell = self.cells.current
+        skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
+        handler = frozenset([self.trigger.handler_code]) if self.trigger else frozenset()
+        return capture(
+            self.classifier,
+            cell_thread=cell.thread if cell else None,
+            trigger=trigger,
+            skip_idents=skip,
+            skip_top=handler,
+            limit=limit,
+        )
+
+    def _dump(self, reason: str, done: Any) -> None:
+        """Runs on the watcher thread."""
+        self.publisher.publish(self.snapshot(reason), done)
+
+    def _watcher_started(self) -> None:
+        warm_up = getattr(self.publisher, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+
+    def status(self) -> list[str]:
+        """What is installed and whether it still works."""
+        lines = [f"process {os.getpid()}, signal {self.signame}"]
+        if self.trigger is None or self.watcher is None:
+            return [*lines, "not installed"]
+        handler_ours, fd_ours = self.trigger.still_owned()
+        alive = "alive" if self.watcher.alive else "DEAD"
+        dumps = self.watcher.dumps
+        lines.append(
+            f"watcher thread {self.watcher.thread.name}: {alive}, "
+            f"{dumps} dump{'' if dumps == 1 else 's'} made"
+        )
+        if not handler_ours:
+            current = describe_handler(signal.getsignal(self.trigger.signum))
+            lines.append(f"PROBLEM: {self.signame} now goes to {current}; reload the extension")
+        if not fd_ours:
+            lines.append(
+                "PROBLEM: another owner replaced the signal wakeup fd; reload the extension"
+            )
+        if self.trigger.previous_wakeup_fd >= 0:
+            fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded
+            lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")
+        lines += [f"watcher error: {e}" for e in self.watcher.errors]
+        return lines
+
+
+def _cell_labeler(compiler: Any) -> Any:
+    """`Cell In[7]` for a cell's file name, from IPython's own naming."""
+    format_code_name = getattr(compiler, "format_code_name", None)
+    if format_code_name is None:
+        return None
+
+    def label(filename: str) -> str | None:
+        named = format_code_name(filename)
+        return f"{named[0]} {named[1]}" if named else None
+
+    return label
+
+
+_active: Extension | None = None
+
+
+def active() -> Extension | None:
+    """The extension loaded in this process, if any."""
+    return _active
+
+
+def load(shell: Any) -> None:
+    """Body of ``load_ipython_extension``: one line on success, one on failure."""
+    global _active
+    if _active is not None:
+        print(f"ipysigtrace: already loaded ({_active.signame}); nothing changed")
+        return
+    if threading.current_thread() is not threading.main_thread():
+        print("ipysigtrace: load it from the main thread (signals are set there)", file=sys.stderr)
+        return
+    config = IPySigTrace(parent=shell)
+    extension = Extension(shell, config)
+    try:
+        message = extension.start(config.signal)
+    except (SignalChoiceError, RuntimeError, OSError) as exc:
+        extension.publisher.close()
+        print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
+        return
+    extension.cells.register()
+    shell.configurables.append(config)
+    shell.register_magics(StackDumpMagics(shell, extension=extension))
+    _active = extension
+    print(message)
+
+
+def unload(shell: Any) -> None:
+    """Body of ``unload_ipython_extension``: restore what was there."""
+    global _active
+    extension = _active
+    if extension is None:
+        return
+    if threading.current_thread() is not threading.main_thread():
+        print("ipysigtrace: unload it from the main thread", file=sys.stderr)
+        return
+    _active = None
+    notes = extension.stop()
+    extension.cells.unregister()
+    extension.publisher.close()
+    if extension.config in shell.configurables:
+        shell.configurables.remove(extension.config)
+    magics = shell.magics_manager.magics["line"]
+    if getattr(magics.get("stackdump"), "__self__", None) is not None:
+        magics.pop("stackdump", None)
+    for note in notes:
+        print(f"ipysigtrace: {note}", file=sys.stderr)

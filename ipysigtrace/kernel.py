@@ -1,0 +1,187 @@
+"""Where dumps go: the only module that knows about ipykernel.
+
+``CellTracker`` remembers, on the thread that runs each cell, which cell is running: the
+thread, the start time and the kernel's parent header (the execute request). ipykernel 7
+keeps the parent in ContextVars, which a watcher thread cannot see, so the header is taken
+when the cell starts and passed explicitly when publishing.
+
+``KernelPublisher`` sends a dump as display_data under the running cell, from the watcher
+thread: ``session.send`` hands the message to ipykernel's IOPub thread without taking a
+lock that the cell can hold. When no cell runs, the dump goes to the kernel's original
+stderr (the terminal or log of the Jupyter server) and to a file in the Jupyter runtime
+directory, and ``%stackdump --last`` shows it in a notebook.
+
+``TerminalPublisher`` serves terminal IPython: ``os.write`` to the original stderr fd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .render import ViewOptions, html, text
+from .snapshot import StackSnapshot
+
+Done = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class RunningCell:
+    """The cell that runs now."""
+
+    thread: int
+    started: float
+    parent: dict[str, Any] | None
+
+
+class CellTracker:
+    """Follows IPython's pre_run_cell and post_run_cell events."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.kernel = getattr(shell, "kernel", None)
+        self.current: RunningCell | None = None  # replaced whole: safe to read anywhere
+
+    def register(self) -> None:
+        """Start following cells."""
+        self.shell.events.register("pre_run_cell", self._pre)
+        self.shell.events.register("post_run_cell", self._post)
+
+    def unregister(self) -> None:
+        """Stop following cells."""
+        for name, callback in (("pre_run_cell", self._pre), ("post_run_cell", self._post)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(name, callback)
+
+    def _pre(self, info: Any = None) -> None:
+        parent = None
+        if self.kernel is not None:
+            with contextlib.suppress(Exception):
+                parent = self.kernel.get_parent("shell")
+        self.current = RunningCell(threading.get_ident(), time.time(), parent or None)
+
+    def _post(self, result: Any = None) -> None:
+        self.current = None
+
+
+def original_stderr_fd() -> int:
+    """A private copy of the process's real stderr, bypassing ipykernel's capture."""
+    fd = getattr(sys.stderr, "_original_stdstream_copy", None)
+    if not isinstance(fd, int):
+        fd = 2
+    return os.dup(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until everything is out (no Python stream, no stream lock)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def write_private_file(path: str, data: bytes) -> None:
+    """Write a file readable by its owner only, refusing to follow a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+class TerminalPublisher:
+    """Writes dumps to the terminal through the original stderr fd."""
+
+    def __init__(self, options: ViewOptions) -> None:
+        self.options = options
+        self.fd = original_stderr_fd()
+        self.last: StackSnapshot | None = None
+
+    def publish(self, snapshot: StackSnapshot, done: Done) -> None:
+        """Show one dump; call ``done`` once it is out."""
+        self.last = snapshot
+        try:
+            write_all(self.fd, ("\n" + text.render(snapshot, self.options)).encode())
+        finally:
+            done()
+
+    def close(self) -> None:
+        """Release the stderr copy."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class KernelPublisher(TerminalPublisher):
+    """Publishes dumps under the running cell; idle-time dumps go to stderr and a file."""
+
+    def __init__(self, kernel: Any, cells: CellTracker, options: ViewOptions, runtime_dir: str):
+        super().__init__(options)
+        self.kernel = kernel
+        self.cells = cells
+        self.path = os.path.join(runtime_dir, f"ipysigtrace-{os.getpid()}.txt")
+        self.runtime_dir = runtime_dir
+        self.iopub_thread = getattr(kernel, "iopub_thread", None)
+        topic = getattr(kernel, "_topic", None)
+        self.topic = topic("display_data") if callable(topic) else b"display_data"
+
+    def warm_up(self) -> None:
+        """On the watcher thread, once: make ipykernel's per-thread event pipe now."""
+        with contextlib.suppress(Exception):
+            _ = self.iopub_thread._event_pipe  # type: ignore[union-attr]
+
+    def publish(self, snapshot: StackSnapshot, done: Done) -> None:
+        """Under the running cell if there is one; else stderr and the runtime file."""
+        self.last = snapshot
+        cell = self.cells.current
+        if cell is None or cell.parent is None:
+            self._publish_idle(snapshot, done)
+            return
+        bundle = {
+            "text/plain": text.render(snapshot, self.options),
+            "text/html": html.render(snapshot, self.options),
+        }
+        facts = {"time": snapshot.time, "freeze_seconds": snapshot.freeze_seconds}
+        content = {"data": bundle, "metadata": {"ipysigtrace": facts}, "transient": {}}
+        try:
+            self.kernel.session.send(
+                self.kernel.iopub_socket,
+                "display_data",
+                content,
+                parent=cell.parent,
+                ident=self.topic,
+            )
+        except BaseException:
+            done()
+            raise
+        # Acknowledge once the IOPub thread has sent it: its queue runs in order.
+        if self.iopub_thread is not None and hasattr(self.iopub_thread, "schedule"):
+            self.iopub_thread.schedule(done)
+        else:
+            done()
+
+    def _publish_idle(self, snapshot: StackSnapshot, done: Done) -> None:
+        report = text.render(snapshot, self.options)
+        where = (
+            f"(ipysigtrace: no cell was running; saved to {self.path};"
+            " %stackdump --last shows it in a notebook)\n"
+        )
+        try:
+            with contextlib.suppress(OSError):
+                write_private_file(self.path, report.encode())
+            write_all(self.fd, ("\n" + report + where).encode())
+        finally:
+            done()
+
+    def close(self) -> None:
+        """Release the stderr copy and remove the idle-dump file."""
+        super().close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)

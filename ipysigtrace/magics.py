@@ -1,0 +1,131 @@
+"""``%stackdump``: every thread's stack, on demand, from a cell.
+
+The magic does no formatting of its own: it captures, filters, calls a renderer and
+displays one bundle. Wrong options raise IPython's UsageError, which IPython shows as one
+line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import replace
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .render import FORMATS, ViewOptions, html, render, text
+from .snapshot import StackSnapshot
+
+
+@magics_class
+class StackDumpMagics(Magics):
+    """The ``%stackdump`` line magic."""
+
+    def __init__(self, shell: Any, extension: Any) -> None:
+        super().__init__(shell)
+        self.extension = extension
+
+    @magic_arguments()
+    @argument(
+        "threads",
+        nargs="*",
+        metavar="THREAD",
+        help="Show only threads whose name matches (wildcards allowed) or whose ident or "
+        "native id is this number. Default: every thread.",
+    )
+    @argument(
+        "-a", "--all", action="store_true", help="Also show the kernel's own frames and threads."
+    )
+    @argument(
+        "-l", "--limit", type=int, metavar="N", help="Show at most N frames per thread (innermost)."
+    )
+    @argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="text, html or json. Default: html and text together in the notebook, text in a file.",
+    )
+    @argument(
+        "-o", "--output", metavar="FILE", help="Write the dump to FILE instead of showing it."
+    )
+    @argument(
+        "--last",
+        action="store_true",
+        help="Show the last dump the watcher made (for example one made while the kernel "
+        "was idle) instead of taking a new one.",
+    )
+    @argument(
+        "--status", action="store_true", help="Say what is installed and whether it still works."
+    )
+    @line_magic
+    def stackdump(self, line: str = "") -> None:
+        """Show every thread's stack, the line each one is at, without stopping anything.
+
+        From another terminal, `kill -USR2 <kernel pid>` does the same for a cell that is
+        running (the signal is set by `%config IPySigTrace.signal`).
+
+        Examples::
+
+            %stackdump                      # every thread, kernel machinery hidden
+            %stackdump worker-* --limit 5   # threads named worker-..., 5 frames each
+            %stackdump --format json -o dump.json
+        """
+        args = parse_argstring(self.stackdump, line)
+        if args.limit is not None and args.limit < 0:
+            raise UsageError("--limit must be 0 or more")
+        if args.status:
+            print("\n".join(self.extension.status()))
+            return
+        if args.last:
+            snapshot = self.extension.publisher.last
+            if snapshot is None:
+                print("ipysigtrace: no dump has been made by a signal yet")
+                return
+        else:
+            snapshot = self.extension.snapshot("magic", limit=args.limit)
+        if args.threads:
+            snapshot = _select(snapshot, args.threads)
+        options = ViewOptions(show_machinery=args.all)
+        if args.output:
+            _write(snapshot, args.output, args.format, options)
+        elif args.format:
+            display({"text/plain": render(snapshot, args.format, options)}, raw=True)
+        else:
+            bundle = {
+                "text/plain": text.render(snapshot, options),
+                "text/html": html.render(snapshot, options),
+            }
+            display(bundle, raw=True)
+
+
+def _select(snapshot: StackSnapshot, patterns: list[str]) -> StackSnapshot:
+    def matches(thread: Any) -> bool:
+        for pattern in patterns:
+            if pattern.isdigit() and int(pattern) in (thread.ident, thread.native_id):
+                return True
+            if fnmatch.fnmatchcase(thread.name, pattern):
+                return True
+        return False
+
+    chosen = [t for t in snapshot.threads if matches(t)]
+    if not chosen:
+        names = ", ".join(t.name for t in snapshot.threads)
+        raise UsageError(f"no thread matches {' '.join(patterns)}; threads: {names}")
+    return replace(snapshot, threads=chosen)
+
+
+def _write(snapshot: StackSnapshot, path: str, fmt: str | None, options: ViewOptions) -> None:
+    if fmt is None:
+        extension = os.path.splitext(path)[1].lower()
+        fmt = {".json": "json", ".html": "html", ".htm": "html"}.get(extension, "text")
+    try:
+        with open(os.path.expanduser(path), "w", encoding="utf-8") as file:
+            file.write(render(snapshot, fmt, options))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    count = len(snapshot.threads)
+    print(f"ipysigtrace: wrote {count} thread{'s' if count != 1 else ''} as {fmt} to {path}")

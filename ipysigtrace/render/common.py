@@ -1,0 +1,98 @@
+"""What every view shows, decided once: which threads, which frames, what summary."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from ..capture import state_group
+from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
+
+
+@dataclass
+class Hidden:
+    """A run of the kernel's machinery frames that a view leaves out."""
+
+    count: int
+
+
+@dataclass
+class ViewOptions:
+    """Choices shared by every renderer."""
+
+    show_machinery: bool = False
+
+
+def rows(thread: ThreadStack, options: ViewOptions) -> list[FrameRecord | Hidden]:
+    """The thread's frames as a view lists them: hidden machinery runs become a count."""
+    out: list[FrameRecord | Hidden] = []
+    for frame in thread.frames:
+        if frame.kind == "machinery" and not options.show_machinery:
+            if out and isinstance(out[-1], Hidden):
+                out[-1].count += 1 + frame.repeat * frame.span
+            else:
+                out.append(Hidden(1 + frame.repeat * frame.span))
+        else:
+            out.append(frame)
+    return out
+
+
+def shown_threads(
+    snapshot: StackSnapshot, options: ViewOptions
+) -> tuple[list[ThreadStack], list[ThreadStack]]:
+    """(threads to show, kernel service threads hidden by default)."""
+    if options.show_machinery:
+        return list(snapshot.threads), []
+    shown = [t for t in snapshot.threads if not t.service]
+    hidden = [t for t in snapshot.threads if t.service]
+    return shown, hidden
+
+
+def summary(snapshot: StackSnapshot) -> str:
+    """'7 threads: 1 running, 5 waiting, 1 sleeping'."""
+    groups = Counter(state_group(t.state) for t in snapshot.threads)
+    order = ("running", "waiting", "sleeping", "unknown")
+    parts = ", ".join(f"{groups[g]} {g}" for g in order if groups[g])
+    count = len(snapshot.threads)
+    noun = "thread" if count == 1 else "threads"
+    return f"{count} {noun}: {parts}" if parts else f"{count} {noun}"
+
+
+def title(snapshot: StackSnapshot) -> str:
+    """'Stacks of process 4242 at 12:34:56 (signal)'."""
+    clock = time.strftime("%H:%M:%S", time.localtime(snapshot.time))
+    millis = int((snapshot.time % 1) * 1000)
+    kind = "raw dump, " if snapshot.kind == "raw" else ""
+    return f"Stacks of process {snapshot.pid} at {clock}.{millis:03d} ({kind}{snapshot.trigger})"
+
+
+def thread_heading(thread: ThreadStack) -> str:
+    """'MainThread (ident 1398, native 4242, daemon)' without the state."""
+    bits = [f"ident {thread.ident}"]
+    if thread.native_id is not None:
+        bits.append(f"native {thread.native_id}")
+    if thread.daemon:
+        bits.append("daemon")
+    return f"{thread.name} ({', '.join(bits)})"
+
+
+def fold_text(frame: FrameRecord) -> str:
+    """'[... dive at line 4, 4,990 more times ...]' for a folded repeat."""
+    if frame.span == 1:
+        name = frame.function.rsplit(".", 1)[-1]
+        return f"[... {name} at line {frame.lineno}, {frame.repeat:,} more times ...]"
+    return f"[... the {frame.span} frames above, {frame.repeat:,} more times ...]"
+
+
+def hidden_text(hidden: Hidden) -> str:
+    """'[... 23 frames of the kernel's machinery ...]'."""
+    noun = "frame" if hidden.count == 1 else "frames"
+    return f"[... {hidden.count} {noun} of the kernel's machinery ...]"
+
+
+def hidden_threads_text(hidden: list[ThreadStack]) -> str:
+    """'3 kernel threads hidden (IOPub, Heartbeat, Control); --all shows them'."""
+    names = ", ".join(t.name for t in hidden)
+    noun = "thread" if len(hidden) == 1 else "threads"
+    return f"{len(hidden)} kernel {noun} hidden ({names}); --all shows them"

@@ -1,0 +1,105 @@
+"""Static HTML: collapsible threads, highlighted source, no script.
+
+It reads the same in JupyterLab, Notebook 7, VS Code and a saved notebook, and folding a
+thread works without the kernel (``<details>``). Every string that comes from the kernel
+goes through ``html.escape`` or pygments, which escapes what it highlights. Styles are
+inline so that no stylesheet has to survive a sanitizer.
+
+The pygments lexer and formatter are made when this module is imported, which the
+extension does when it loads: a dump never imports or compiles anything.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from pygments import highlight
+from pygments.formatters.html import HtmlFormatter
+from pygments.lexers.python import PythonLexer
+
+from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .common import (
+    Hidden,
+    ViewOptions,
+    fold_text,
+    hidden_text,
+    hidden_threads_text,
+    rows,
+    shown_threads,
+    summary,
+    thread_heading,
+    title,
+)
+
+_LEXER = PythonLexer(stripnl=False, ensurenl=False)
+_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True)
+highlight("warm = up(1)", _LEXER, _FORMATTER)  # compiles the lexer's rules now
+
+_BOX = (
+    "font-family: var(--jp-code-font-family, monospace);"
+    " font-size: var(--jp-code-font-size, 13px); line-height: 1.4;"
+)
+_MUTED = "opacity: 0.65;"
+_BORDER = {
+    "cell": "border-left: 3px solid var(--jp-brand-color1, #1976d2);",
+    "user": "border-left: 3px solid var(--jp-warn-color1, #f57c00);",
+    "library": "border-left: 3px solid var(--jp-border-color2, #ccc);" + _MUTED,
+    "machinery": "border-left: 3px dotted var(--jp-border-color2, #ccc);" + _MUTED,
+}
+_STATE_COLOURS = {
+    "running": "var(--jp-success-color1, #388e3c)",
+    "sleeping": "var(--jp-info-color1, #0288d1)",
+    "waiting": "var(--jp-warn-color1, #f57c00)",
+}
+
+
+def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
+    """The snapshot as one self-contained HTML fragment."""
+    options = options or ViewOptions()
+    threads, hidden = shown_threads(snapshot, options)
+    parts = [f'<div class="ipysigtrace-dump" style="{_BOX}">']
+    parts.append(f"<div><b>{escape(title(snapshot))}</b>: {escape(summary(snapshot))}</div>")
+    if snapshot.note:
+        parts.append(f"<div>{escape(snapshot.note)}</div>")
+    for index, thread in enumerate(threads):
+        parts.append(_thread(thread, options, open_=index == 0 or thread.runs_cell))
+    if hidden:
+        parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _thread(thread: ThreadStack, options: ViewOptions, open_: bool) -> str:
+    role = " · <b>runs the cell</b>" if thread.runs_cell else ""
+    group = "waiting" if thread.state.startswith("waiting") else thread.state
+    colour = _STATE_COLOURS.get(group, "inherit")
+    head = (
+        f"<summary>Thread <b>{escape(thread.name)}</b>"
+        f' <span style="{_MUTED}">{escape(thread_heading(thread)[len(thread.name) :])}</span>'
+        f'{role} · <span style="color: {colour};">{escape(thread.state)}</span></summary>'
+    )
+    body = []
+    for row in rows(thread, options):
+        if isinstance(row, Hidden):
+            body.append(f'<div style="{_MUTED} margin-left: 1em;">{escape(hidden_text(row))}</div>')
+        else:
+            body.append(_frame(row))
+    if not thread.frames:
+        body.append(f'<div style="{_MUTED}">(no Python frames)</div>')
+    attr = " open" if open_ else ""
+    return f'<details{attr} style="margin: 4px 0;">{head}{"".join(body)}</details>'
+
+
+def _frame(frame: FrameRecord) -> str:
+    where = escape(frame.location)
+    if frame.kind == "cell":
+        where = f"<b>{where}</b>"
+    style = _BORDER.get(frame.kind, "") + " padding-left: 6px; margin: 2px 0 2px 1em;"
+    html = [f'<div style="{style}">{where}, in <b>{escape(frame.function)}</b>']
+    if frame.line:
+        code = highlight(frame.line, _LEXER, _FORMATTER).rstrip("\n")
+        html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
+    html.append("</div>")
+    if frame.repeat:
+        html.append(f'<div style="{_MUTED} margin-left: 2em;">{escape(fold_text(frame))}</div>')
+    return "".join(html)

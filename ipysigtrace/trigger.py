@@ -1,0 +1,299 @@
+"""Triggers: a signal and a self-pipe that wake the watcher thread.
+
+Strategy. A signal can arrive while the main thread holds any lock at all: the import
+lock, a stream's lock, a logging handler's lock, an allocator's lock in C. Whatever runs
+in signal context must therefore take none of them. CPython's own C-level handler already
+does the one safe thing: it sets a flag and writes the signal number, one byte, to the fd
+given to ``signal.set_wakeup_fd``. We give it the write end of a pipe and let a watcher
+thread block on the read end. All real work happens on that thread.
+
+The pipe's write end is non-blocking and nobody drains it while a dump is being made, so a
+storm of signals fills it and the extra bytes are dropped: requests coalesce.
+
+The Python-level handler runs later, on the main thread, which is the thread that is
+stuck. It does no work. It only waits, boundedly and without any lock (``select`` on a
+second pipe), for the watcher to say "published", which hands the GIL over to the watcher
+at once instead of after a switch interval for each step. It never waits twice at once.
+
+Other owners are respected: the bytes of other signals are forwarded to the wakeup fd that
+was there before us (asyncio's), a previous Python handler for our signal is chained to,
+and uninstalling puts back exactly what was there, unless someone replaced us meanwhile,
+in which case their handler or fd is left alone and reported.
+
+After ``fork`` the child must not write into the parent's pipe: the write end is pointed
+at /dev/null in the child and the handler does nothing there (``after_fork_in_child``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+# Bytes that are not signal numbers (those are 1..64 on Linux).
+REQUEST = 0xF0  # a dump asked for from code: a magic, a timer, a remote request
+STOP = 0xFF  # the watcher should exit
+
+# Signals a user may not choose: uncatchable, the kernel's own, or fatal ones that
+# faulthandler and the C runtime rely on.
+FORBIDDEN = {
+    "SIGINT": "it is the kernel's interrupt",
+    "SIGKILL": "it cannot be caught",
+    "SIGSTOP": "it cannot be caught",
+    "SIGTERM": "it shuts the kernel down",
+    "SIGHUP": "it ends the kernel when its terminal goes away",
+    "SIGCHLD": "subprocess management needs it",
+    "SIGPIPE": "Python relies on it being ignored",
+    "SIGSEGV": "it reports crashes",
+    "SIGBUS": "it reports crashes",
+    "SIGFPE": "it reports crashes",
+    "SIGILL": "it reports crashes",
+    "SIGABRT": "it reports crashes",
+    "SIGTSTP": "it suspends the process",
+    "SIGCONT": "it resumes the process",
+    "SIGTTIN": "it suspends the process",
+    "SIGTTOU": "it suspends the process",
+}
+
+HANDOFF_SECONDS = 0.05
+
+Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class SignalChoiceError(ValueError):
+    """A signal name or number that cannot be used; the message says why."""
+
+
+def parse_signal(value: str | int) -> signal.Signals:
+    """`SIGUSR2`, `usr2`, `12` or 12 -> signal.SIGUSR2; refuses unusable signals."""
+    text = str(value).strip()
+    try:
+        sig = signal.Signals(int(text)) if text.lstrip("-").isdigit() else None
+    except ValueError:
+        raise SignalChoiceError(f"{text} is not a signal number on this system") from None
+    if sig is None:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        sig = getattr(signal.Signals, name, None)
+        if sig is None:
+            raise SignalChoiceError(
+                f"unknown signal {text!r}; use SIGUSR2 (the default), SIGUSR1 or SIGRTMIN+N"
+            )
+    if sig.name in FORBIDDEN:
+        raise SignalChoiceError(
+            f"{sig.name} cannot be used for stack dumps: {FORBIDDEN[sig.name]}; "
+            "use SIGUSR2 (the default) or SIGUSR1"
+        )
+    return sig
+
+
+def describe_handler(handler: Handler) -> str:
+    """A readable name for a signal handler as signal.getsignal returns it."""
+    if handler is signal.SIG_DFL:
+        return "the default action"
+    if handler is signal.SIG_IGN:
+        return "SIG_IGN (ignored)"
+    if handler is None:
+        return "a handler installed outside Python"
+    module = getattr(handler, "__module__", None) or "?"
+    name = getattr(handler, "__qualname__", None) or repr(handler)
+    return f"{module}.{name}"
+
+
+class SignalTrigger:
+    """Owns the self-pipe, the wakeup fd and the handler for one signal."""
+
+    def __init__(self, signum: signal.Signals, handoff: float = HANDOFF_SECONDS) -> None:
+        self.signum = signum
+        self.handoff = handoff
+        self.pid = os.getpid()
+        self.installed = False
+        self.previous_handler: Handler = signal.SIG_DFL
+        self.previous_wakeup_fd = -1
+        self.forwarded = 0
+        self._read_fd = self._write_fd = -1
+        self._ack_read = self._ack_write = -1
+        self._in_handler = False
+        self.handler_code = self._handler.__func__.__code__
+
+    # -- install and uninstall (main thread only) ---------------------------------------
+
+    def install(self) -> None:
+        """Create the pipes, take the wakeup fd, install the handler. Main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("ipysigtrace must be loaded from the main thread")
+        previous = signal.getsignal(self.signum)
+        if previous is None:
+            raise SignalChoiceError(
+                f"{self.signum.name} already has a handler installed outside Python; "
+                "choose another signal (IPySigTrace.signal or IPYSIGTRACE_SIGNAL)"
+            )
+        self._read_fd, self._write_fd = os.pipe()
+        self._ack_read, self._ack_write = os.pipe()
+        for fd in (self._write_fd, self._ack_read, self._ack_write):
+            os.set_blocking(fd, False)
+        try:
+            self.previous_wakeup_fd = signal.set_wakeup_fd(
+                self._write_fd, warn_on_full_buffer=False
+            )
+            try:
+                self.previous_handler = signal.signal(self.signum, self._handler)
+            except BaseException:
+                signal.set_wakeup_fd(self.previous_wakeup_fd)
+                raise
+        except BaseException:
+            self._close_pipes()
+            raise
+        self.pid = os.getpid()
+        self.installed = True
+        _register_fork_hook(self)
+
+    def uninstall(self) -> list[str]:
+        """Put back what was there; returns notes on anything left alone. Main thread only."""
+        notes: list[str] = []
+        if not self.installed:
+            return notes
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("ipysigtrace must be unloaded from the main thread")
+        current = signal.getsignal(self.signum)
+        if current == self._handler:
+            signal.signal(self.signum, self.previous_handler)
+        else:
+            notes.append(
+                f"{self.signum.name} now has another handler ({describe_handler(current)}); "
+                "left it in place"
+            )
+        current_fd = signal.set_wakeup_fd(self.previous_wakeup_fd)
+        if current_fd != self._write_fd:
+            signal.set_wakeup_fd(current_fd)
+            notes.append(f"the signal wakeup fd was replaced (now {current_fd}); left it in place")
+        self.installed = False
+        _unregister_fork_hook(self)
+        return notes
+
+    def close(self) -> None:
+        """Close the pipes; call after the watcher has stopped."""
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for name in ("_read_fd", "_write_fd", "_ack_read", "_ack_write"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+
+    # -- signal context and the main thread ----------------------------------------------
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        """Python-level handler, on the main thread. Waits briefly for the watcher; no work.
+
+        Written as one frame on purpose: capture drops this frame from the main thread's
+        stack by its code object, so it calls no Python-level helper while it waits.
+        """
+        if not self._in_handler and os.getpid() == self.pid and self.handoff > 0:
+            self._in_handler = True
+            try:
+                try:
+                    os.read(self._ack_read, 512)  # the watcher finished before we ran
+                except BlockingIOError:
+                    select.select([self._ack_read], [], [], self.handoff)
+                    try:
+                        os.read(self._ack_read, 512)
+                    except BlockingIOError:
+                        pass
+            except (OSError, ValueError):
+                pass  # pipes closed under us during unload: nothing to wait for
+            finally:
+                self._in_handler = False
+        previous = self.previous_handler
+        if callable(previous):
+            previous(signum, frame)
+
+    # -- watcher side (any thread; signal-safe: one non-blocking write) -----------------
+
+    def request(self) -> None:
+        """Ask for a dump from code. Safe from any thread; dropped if the pipe is full."""
+        self._write(REQUEST)
+
+    def stop(self) -> None:
+        """Tell the watcher to exit."""
+        self._write(STOP)
+
+    def _write(self, byte: int) -> None:
+        if self._write_fd >= 0:
+            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+                os.write(self._write_fd, bytes((byte,)))
+
+    def read(self) -> bytes:
+        """Block until bytes arrive (the watcher's only wait). b'' once the pipe is gone."""
+        try:
+            return os.read(self._read_fd, 4096)
+        except OSError:
+            return b""
+
+    def ack(self) -> None:
+        """Tell a waiting handler that the dump is out."""
+        if self._ack_write >= 0:
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._ack_write, b"\0")
+
+    def forward(self, data: bytes) -> None:
+        """Pass other signals' bytes on to the wakeup fd that was there before us."""
+        if self.previous_wakeup_fd < 0 or not data:
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.previous_wakeup_fd, data)
+            self.forwarded += len(data)
+
+    def still_owned(self) -> tuple[bool, bool]:
+        """(handler is ours, wakeup fd is ours): checks whether someone replaced us."""
+        ours = signal.getsignal(self.signum) == self._handler
+        if threading.current_thread() is not threading.main_thread():
+            return ours, True  # set_wakeup_fd can only be queried from the main thread
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=fd != self._write_fd)
+        return ours, fd == self._write_fd
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: never write into the parent's pipe, never act on the signal."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in (self._write_fd, self._ack_write):
+                if fd >= 0:
+                    os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(self.previous_wakeup_fd)
+        self.installed = False
+
+
+# os.register_at_fork cannot be undone, so one hook is registered per process and it acts
+# on whichever triggers are installed at the time of the fork.
+_live: set[SignalTrigger] = set()
+_hook_registered = False
+
+
+def _register_fork_hook(trigger: SignalTrigger) -> None:
+    global _hook_registered
+    _live.add(trigger)
+    if not _hook_registered:
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _hook_registered = True
+
+
+def _unregister_fork_hook(trigger: SignalTrigger) -> None:
+    _live.discard(trigger)
+
+
+def _after_fork_in_child() -> None:
+    for trigger in list(_live):
+        trigger.after_fork_in_child()
+    _live.clear()

@@ -1,0 +1,122 @@
+"""Each kind of hang, in a real kernel: the signal puts the stack under the hung cell."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness import Kernel
+
+pytestmark = pytest.mark.kernel
+
+
+def dump_of_hang(kernel: Kernel, code: str, settle: float = 0.5) -> tuple[str, str, str]:
+    """Run a hanging cell, signal, return (text, html, msg_id) of the dump under it."""
+    msg_id = kernel.submit(code)
+    kernel.wait_for(msg_id, "execute_input")
+    time.sleep(settle)  # let the cell reach its hang
+    kernel.signal()
+    data = kernel.wait_for_display(msg_id, timeout=2)
+    return data["text/plain"], data["text/html"], msg_id
+
+
+def main_thread_block(text: str) -> str:
+    """The part of a text dump that shows the thread running the cell."""
+    start = text.index("runs the cell")
+    end = text.find("\nThread ", start)
+    return text[start : end if end > 0 else None]
+
+
+def test_pure_python_loop(loaded: Kernel) -> None:
+    text, html, msg_id = dump_of_hang(loaded, "def spin():\n    while True:\n        pass\nspin()")
+    block = main_thread_block(text)
+    assert "Cell In[2], line 2, in spin" in block
+    assert "while True:" in block
+    assert "Cell In[2]" in html and "spin" in html
+    hung = loaded.interrupt_and_check(msg_id)
+    assert hung.errors[0]["ename"] == "KeyboardInterrupt"
+    assert not hung.displays, "one signal, one dump"
+
+
+def test_sleep(loaded: Kernel) -> None:
+    text, _, msg_id = dump_of_hang(loaded, "import time\ndef nap():\n    time.sleep(10**6)\nnap()")
+    block = main_thread_block(text)
+    assert "Cell In[2], line 3, in nap" in block
+    assert ": sleeping" in text.splitlines()[2]
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_two_threads_deadlocked(loaded: Kernel) -> None:
+    code = """\
+import threading, time
+a, b = threading.Lock(), threading.Lock()
+def one():
+    with a:
+        time.sleep(0.2)
+        b.acquire()
+def two():
+    with b:
+        time.sleep(0.2)
+        a.acquire()
+t1 = threading.Thread(target=one, name="first", daemon=True)
+t2 = threading.Thread(target=two, name="second", daemon=True)
+t1.start(); t2.start()
+t1.join()
+"""
+    text, _, msg_id = dump_of_hang(loaded, code, settle=1.0)
+    assert "Thread first" in text and "Thread second" in text
+    first = text[text.index("Thread first") :]
+    second = text[text.index("Thread second") :]
+    assert "line 6, in one" in first and "b.acquire()" in first
+    assert "line 10, in two" in second and "a.acquire()" in second
+    assert "waiting for a lock" in text
+    # The cell thread waits in join(): the dump shows it too.
+    assert "line 14, in <module>" in main_thread_block(text)
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_queue_get(loaded: Kernel) -> None:
+    code = "import queue\ndef consume(q):\n    return q.get()\nconsume(queue.Queue())"
+    text, _, msg_id = dump_of_hang(loaded, code)
+    block = main_thread_block(text)
+    assert "Cell In[2], line 3, in consume" in block
+    assert "waiting on a queue" in block
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_deep_recursion_is_folded(loaded: Kernel) -> None:
+    code = """\
+import sys
+sys.setrecursionlimit(20000)
+def dive(n):
+    if n == 0:
+        while True:
+            pass
+    return dive(n - 1)
+dive(5000)
+"""
+    text, html, msg_id = dump_of_hang(loaded, code)
+    block = main_thread_block(text)
+    assert "[... dive at line 7, 4,999 more times ...]" in block
+    assert "Cell In[2], line 5, in dive" in block
+    assert len(text.splitlines()) < 40, "a 5,000-deep stack must stay short"
+    assert len(html) < 20_000
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_three_hundred_idle_threads(loaded: Kernel) -> None:
+    setup = """\
+import threading
+stop = threading.Event()
+idle = [threading.Thread(target=stop.wait, name=f"idle-{i}", daemon=True) for i in range(300)]
+for t in idle:
+    t.start()
+"""
+    loaded.execute(setup)
+    text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass")
+    assert text.count("Thread idle-") == 300
+    assert "Cell In[3], line 1, in <module>" in main_thread_block(text)
+    assert text.index("runs the cell") < text.index("Thread idle-0")
+    loaded.interrupt_and_check(msg_id)
+    loaded.execute("stop.set()")
