@@ -267,10 +267,18 @@ def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:
 
 
 def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool:
-    """Does the thread run the kernel's code? Judged by what its entry point is."""
-    for record in records:
-        if record.filename == classifier.threading_file:
-            continue  # Thread._bootstrap, Thread.run: every thread has them
+    """Does the thread run the kernel's code? Judged by its entry point.
+
+    Skips the frames every thread has (threading's bootstrap and ``Thread.run``) and
+    wrappers around ``Thread.run`` (ipykernel 6 wraps it to route output from threads).
+    """
+    threading_file = classifier.threading_file
+    for index, record in enumerate(records):
+        if record.filename == threading_file:
+            continue
+        inner = records[index + 1] if index + 1 < len(records) else None
+        if record.kind == "machinery" and inner is not None and inner.filename == threading_file:
+            continue
         return record.kind == "machinery"
     return False
 

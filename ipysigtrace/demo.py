@@ -14,8 +14,8 @@ import signal
 import sys
 import tempfile
 import time
-from queue import Empty
 from collections.abc import Iterator
+from queue import Empty
 from typing import Any
 
 HUNG_CELL = """\

@@ -199,14 +199,9 @@ class SignalTrigger:
         if not self._in_handler and os.getpid() == self.pid and self.handoff > 0:
             self._in_handler = True
             try:
-                try:
-                    os.read(self._ack_read, 512)  # the watcher finished before we ran
-                except BlockingIOError:
-                    select.select([self._ack_read], [], [], self.handoff)
-                    try:
-                        os.read(self._ack_read, 512)
-                    except BlockingIOError:
-                        pass
+                # Returns at once if the watcher has already acknowledged.
+                if select.select([self._ack_read], [], [], self.handoff)[0]:
+                    os.read(self._ack_read, 512)
             except (OSError, ValueError):
                 pass  # pipes closed under us during unload: nothing to wait for
             finally:
