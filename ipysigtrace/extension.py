@@ -50,8 +50,8 @@ class IPySigTrace(Configurable):
     @observe("signal")
     def _signal_changed(self, change: dict[str, Any]) -> None:
         active = _active
-        if active is not None and active.config is self:
-            active.move_to(change["new"])
+        if active is not None and active.config is self and not active.move_to(change["new"]):
+            self.signal = change["old"]  # refused: the setting says what is in force
 
 
 class Extension:
@@ -106,20 +106,27 @@ class Extension:
         notes: list[str] = []
         if self.trigger is not None:
             notes += self.trigger.uninstall()
-        if self.watcher is not None and not self.watcher.stop():
-            notes.append("the watcher thread did not stop within 2 s")
+        if self.watcher is not None:
+            if self.watcher.stop():
+                release = getattr(self.publisher, "release_thread", None)
+                if release is not None:
+                    release(self.watcher.thread)
+            else:
+                notes.append("the watcher thread did not stop within 2 s")
         if self.trigger is not None:
             self.trigger.close()
         self.trigger = self.watcher = None
         return notes
 
-    def move_to(self, signame: str) -> None:
-        """Move the handler to another signal (after ``%config IPySigTrace.signal``)."""
+    def move_to(self, signame: str) -> bool:
+        """Move the handler to another signal (``%config IPySigTrace.signal``); False if refused."""
         try:
-            parse_signal(signame)
+            sig = parse_signal(signame)
         except SignalChoiceError as exc:
             print(f"ipysigtrace: {exc}; keeping {self.signame}", file=sys.stderr)
-            return
+            return False
+        if self.trigger is not None and sig == self.trigger.signum:
+            return True
         old = self.signame
         for note in self.stop():
             print(f"ipysigtrace: {note}", file=sys.stderr)
@@ -128,6 +135,8 @@ class Extension:
         except (SignalChoiceError, OSError) as exc:
             print(f"ipysigtrace: {exc}; back on {old}", file=sys.stderr)
             print(self.start(old))
+            return False
+        return True
 
     @property
     def signame(self) -> str:

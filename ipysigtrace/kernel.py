@@ -137,6 +137,17 @@ class KernelPublisher(TerminalPublisher):
         with contextlib.suppress(Exception):
             _ = self.iopub_thread._event_pipe  # type: ignore[union-attr]
 
+    def release_thread(self, thread: threading.Thread) -> None:
+        """Close the event pipe ipykernel made for a finished thread (else it waits for gc)."""
+        pipes = getattr(self.iopub_thread, "_event_pipes", None)
+        lock = getattr(self.iopub_thread, "_event_pipe_gc_lock", None)
+        if not isinstance(pipes, dict) or lock is None or thread.is_alive():
+            return
+        with lock:
+            pipe = pipes.pop(thread, None)
+        if pipe is not None:
+            pipe.close()
+
     def publish(self, snapshot: StackSnapshot, done: Done) -> None:
         """Under the running cell if there is one; else stderr and the runtime file."""
         self.last = snapshot

@@ -1,0 +1,188 @@
+"""Load, unload, reload, settings and other owners of the signal, in real kernels."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+
+from harness import Kernel
+
+pytestmark = pytest.mark.kernel
+
+STATE = """\
+import os, signal, threading
+(signal.getsignal(signal.SIGUSR2),
+ sorted(t.name for t in threading.enumerate() if t.name.startswith("ipysigtrace")),
+ len(os.listdir("/proc/self/fd")))
+"""
+
+
+def test_load_says_what_it_did(kernel: Kernel) -> None:
+    reply = kernel.execute("%load_ext ipysigtrace")
+    assert reply.stdout.count("\n") == 1, "one line"
+    assert f"kill -USR2 {kernel.pid}" in reply.stdout
+    assert "SIGUSR2" in reply.stdout
+    assert "'ipysigtrace-watcher'" in kernel.execute(STATE).result
+
+
+def test_unload_restores_everything(kernel: Kernel) -> None:
+    before = kernel.execute(STATE).result
+    assert "<Handlers.SIG_DFL: 0>, []" in before
+    kernel.execute("%load_ext ipysigtrace")
+    kernel.execute("%unload_ext ipysigtrace")
+    assert kernel.execute(STATE).result == before, "handler, threads and fds as before"
+    reply = kernel.execute("import signal\nsignal.set_wakeup_fd(-1)")
+    assert reply.result == "-1"
+    assert "UsageError" in kernel.execute("%stackdump").stderr
+
+
+def test_earlier_wakeup_fd_keeps_working_and_comes_back(kernel: Kernel) -> None:
+    kernel.execute(
+        "import signal, socket\n"
+        "r, w = socket.socketpair(); r.setblocking(False); w.setblocking(False)\n"
+        "earlier = signal.set_wakeup_fd(w.fileno())\n"
+        "signal.signal(signal.SIGUSR1, lambda *a: None)"
+    )
+    kernel.execute("%load_ext ipysigtrace")
+    assert "forwarding other signals" in kernel.execute("%stackdump --status").stdout
+    kernel.signal(10)  # SIGUSR1: not ours, its byte must reach the earlier owner
+    time.sleep(0.3)
+    assert kernel.execute("list(r.recv(16))").result == "[10]"
+    kernel.execute("%unload_ext ipysigtrace")
+    reply = kernel.execute("signal.set_wakeup_fd(-1) == w.fileno()")
+    assert reply.result == "True"
+
+
+def test_earlier_handler_is_chained_and_idle_dump_is_kept(kernel: Kernel) -> None:
+    kernel.execute(
+        "import signal\ncalls = []\n"
+        "def mine(signum, frame):\n    calls.append(signum)\n"
+        "signal.signal(signal.SIGUSR2, mine)"
+    )
+    assert "chains to the previous handler" in kernel.execute("%load_ext ipysigtrace").stdout
+    kernel.signal()  # no cell runs: the dump goes to stderr and the runtime file
+    time.sleep(0.5)
+    assert kernel.execute("calls").result == "[12]"
+    last = kernel.execute("%stackdump --last --format text").displays[0]["text/plain"]
+    assert "(signal)" in last and "Thread MainThread" in last
+    runtime = os.environ["JUPYTER_RUNTIME_DIR"]
+    path = os.path.join(runtime, f"ipysigtrace-{kernel.pid}.txt")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    kernel.execute("%unload_ext ipysigtrace")
+    assert kernel.execute("signal.getsignal(signal.SIGUSR2) is mine").result == "True"
+    assert not os.path.exists(path)
+
+
+def test_load_twice_and_reload(kernel: Kernel) -> None:
+    kernel.execute("%load_ext ipysigtrace")
+    assert "already loaded" in kernel.execute("%load_ext ipysigtrace").stdout
+    reload = kernel.execute("%reload_ext ipysigtrace")
+    assert "handler and watcher installed" in reload.stdout, reload.messages
+    assert "['ipysigtrace-watcher']" in kernel.execute(STATE).result
+    msg_id = kernel.submit("while True:\n    pass")
+    kernel.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    kernel.signal()
+    assert "runs the cell" in kernel.wait_for_display(msg_id)["text/plain"]
+    kernel.interrupt_and_check(msg_id)
+    kernel.execute("%unload_ext ipysigtrace")
+    assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).result
+
+
+def test_load_from_another_thread_is_refused(kernel: Kernel) -> None:
+    reply = kernel.execute(
+        "import threading\nfrom ipysigtrace import load_ipython_extension\n"
+        "t = threading.Thread(target=load_ipython_extension, args=(get_ipython(),))\n"
+        "t.start(); t.join()"
+    )
+    assert "from the main thread" in reply.stderr
+    assert "Traceback" not in reply.stderr
+    assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).result
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("SIGKILL", "cannot be caught"),
+        ("SIGINT", "the kernel's interrupt"),
+        ("SIGSTOP", "cannot be caught"),
+        ("BOGUS", "unknown signal"),
+        ("999", "not a signal number"),
+    ],
+)
+def test_bad_signal_from_the_environment(kernel: Kernel, value: str, why: str) -> None:
+    reply = kernel.execute(f"import os\nos.environ['IPYSIGTRACE_SIGNAL'] = {value!r}")
+    reply = kernel.execute("%load_ext ipysigtrace")
+    assert "not loaded" in reply.stderr and why in reply.stderr
+    assert "Traceback" not in reply.stderr and not reply.errors
+    assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).result
+
+
+def test_config_moves_the_handler(loaded: Kernel) -> None:
+    bad = loaded.execute("%config IPySigTrace.signal = 'SIGINT'")
+    assert "keeping SIGUSR2" in bad.stderr and "Traceback" not in bad.stderr
+    assert "SIGUSR2" in loaded.execute("%config IPySigTrace").stdout
+    moved = loaded.execute("%config IPySigTrace.signal = 'usr1'")
+    assert "SIGUSR1 handler and watcher installed" in moved.stdout
+    result = loaded.execute(
+        "import signal\n"
+        "(signal.getsignal(signal.SIGUSR2), callable(signal.getsignal(signal.SIGUSR1)))"
+    ).result
+    assert result == "(<Handlers.SIG_DFL: 0>, True)"
+    msg_id = loaded.submit("while True:\n    pass")
+    loaded.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    loaded.signal(10)
+    assert "runs the cell" in loaded.wait_for_display(msg_id)["text/plain"]
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_storm_of_signals(loaded: Kernel) -> None:
+    msg_id = loaded.submit("total = 0\nwhile True:\n    total += 1")
+    loaded.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    for _ in range(1000):
+        loaded.signal()
+    dumps = [m for m in loaded.drain(msg_id, 3) if m["msg_type"] == "display_data"]
+    assert 1 <= len(dumps) <= 200, f"{len(dumps)} dumps for 1,000 signals"
+    hung = loaded.interrupt_and_check(msg_id)
+    assert hung.errors[0]["ename"] == "KeyboardInterrupt"
+    assert loaded.alive()
+
+
+def test_dumps_do_not_change_the_result(loaded: Kernel) -> None:
+    code = "acc = 0\nfor i in range(6_000_000):\n    acc += i % 7\nacc"
+    msg_id = loaded.submit(code)
+    loaded.wait_for(msg_id, "execute_input")
+    for _ in range(5):
+        time.sleep(0.05)
+        loaded.signal()
+    reply = loaded.collect(msg_id)
+    assert reply.status == "ok" and not reply.errors
+    assert reply.result == str(sum(i % 7 for i in range(6_000_000)))
+    assert 1 <= len(reply.displays) <= 5
+
+
+def test_signal_is_harmless_in_a_forked_child(loaded: Kernel) -> None:
+    code = """\
+import os, signal, time
+pid = os.fork()
+if pid == 0:
+    os.kill(os.getpid(), signal.SIGUSR2)
+    time.sleep(0.2)
+    os._exit(7)
+_, status = os.waitpid(pid, 0)
+os.waitstatus_to_exitcode(status)
+"""
+    reply = loaded.execute(code)
+    assert reply.result == "7", "the child survived the signal and exited normally"
+    assert not reply.displays, "the child's signal did not make the parent dump"
+    msg_id = loaded.submit("while True:\n    pass")
+    loaded.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    loaded.signal()
+    assert "runs the cell" in loaded.wait_for_display(msg_id)["text/plain"]
+    loaded.interrupt_and_check(msg_id)
