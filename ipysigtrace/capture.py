@@ -79,6 +79,7 @@ def freeze(
     active = dict(threading._active)  # type: ignore[attr-defined]
     skip = set(skip_idents)
     stacks: dict[int, list[RawFrame]] = {}
+    top = frame = None
     for ident, top in frames.items():
         if ident in skip:
             continue
@@ -91,7 +92,7 @@ def freeze(
             del chain[0]
         chain.reverse()
         stacks[ident] = chain
-    del frames, top, frame
+    del frames, top, frame  # hold no frame (and so no locals) longer than needed
     threads = {}
     for ident, thread in active.items():
         # Private attributes: the public properties could be overridden by user code.

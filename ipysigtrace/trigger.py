@@ -13,7 +13,8 @@ storm of signals fills it and the extra bytes are dropped: requests coalesce.
 The Python-level handler runs later, on the main thread, which is the thread that is
 stuck. It does no work. It only waits, boundedly and without any lock (``select`` on a
 second pipe), for the watcher to say "published", which hands the GIL over to the watcher
-at once instead of after a switch interval for each step. It never waits twice at once.
+at once instead of after a switch interval for each step. It never waits twice at once,
+and at most once per cooldown, so a storm of signals cannot hold the cell up.
 
 Other owners are respected: the bytes of other signals are forwarded to the wakeup fd that
 was there before us (asyncio's), a previous Python handler for our signal is chained to,
@@ -31,6 +32,7 @@ import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -61,6 +63,9 @@ FORBIDDEN = {
 }
 
 HANDOFF_SECONDS = 0.05
+# After a hand-off wait, the handler does not wait again for this long: a storm of signals
+# costs the main thread at most one bounded wait per cooldown.
+HANDOFF_COOLDOWN = 0.25
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -119,6 +124,7 @@ class SignalTrigger:
         self._read_fd = self._write_fd = -1
         self._ack_read = self._ack_write = -1
         self._in_handler = False
+        self._last_wait = -HANDOFF_COOLDOWN
         self.handler_code = self._handler.__func__.__code__
 
     # -- install and uninstall (main thread only) ---------------------------------------
@@ -196,12 +202,19 @@ class SignalTrigger:
         Written as one frame on purpose: capture drops this frame from the main thread's
         stack by its code object, so it calls no Python-level helper while it waits.
         """
-        if not self._in_handler and os.getpid() == self.pid and self.handoff > 0:
+        if (
+            not self._in_handler
+            and self.handoff > 0
+            and os.getpid() == self.pid
+            and time.monotonic() - self._last_wait >= HANDOFF_COOLDOWN
+        ):
             self._in_handler = True
             try:
-                # Returns at once if the watcher has already acknowledged.
+                # Our signal came, so a dump is coming (or was merged into one being
+                # made). Returns at once if the watcher has already acknowledged.
                 if select.select([self._ack_read], [], [], self.handoff)[0]:
                     os.read(self._ack_read, 512)
+                self._last_wait = time.monotonic()
             except (OSError, ValueError):
                 pass  # pipes closed under us during unload: nothing to wait for
             finally:
@@ -231,6 +244,19 @@ class SignalTrigger:
             return os.read(self._read_fd, 4096)
         except OSError:
             return b""
+
+    def read_pending(self) -> bytes:
+        """Whatever bytes are waiting now, without blocking."""
+        chunks = []
+        try:
+            while select.select([self._read_fd], [], [], 0)[0]:
+                chunk = os.read(self._read_fd, 4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            pass
+        return b"".join(chunks)
 
     def ack(self) -> None:
         """Tell a waiting handler that the dump is out."""

@@ -18,6 +18,10 @@ from .trigger import SignalTrigger
 
 THREAD_NAME = "ipysigtrace-watcher"
 
+# Dumps closer together than this are merged: a storm of requests makes at most one dump
+# per interval, whatever the reader of the pipe keeps up with.
+MIN_INTERVAL = 0.05
+
 # A dump callback gets the trigger's name ("signal" or "request") and a function to call
 # once the dump is out (it may call it later, from another thread, e.g. after a send).
 DumpFunction = Callable[[str, Callable[[], None]], None]
@@ -75,8 +79,13 @@ class Watcher:
         finally:
             self._ready.set()
         signal_byte = int(self.trigger.signum)
+        last_end = -MIN_INTERVAL
         while True:
             data = self.trigger.read()
+            wait = last_end + MIN_INTERVAL - time.monotonic()
+            if wait > 0 and data and _trigger.STOP not in data:
+                time.sleep(wait)
+                data += self.trigger.read_pending()
             if not data or _trigger.STOP in data:
                 return
             asked = signal_byte in data
@@ -86,6 +95,7 @@ class Watcher:
                 self.trigger.forward(others)
             if asked or requested:
                 self._dump("signal" if asked else "request", ack=asked)
+                last_end = time.monotonic()
 
     def _dump(self, reason: str, ack: bool) -> None:
         done = self.trigger.ack if ack else _nothing

@@ -67,7 +67,7 @@ def measure(rounds: int, pause: float) -> tuple[list[float], list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--pause", type=float, default=0.1, help="seconds between signals")
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds between signals")
     args = parser.parse_args()
     frozen, received = measure(args.rounds, args.pause)
     for name, values in (

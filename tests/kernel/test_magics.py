@@ -1,0 +1,101 @@
+"""%stackdump in a real kernel: formats, filters, files, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import Kernel
+from ipysigtrace.snapshot import StackSnapshot
+
+pytestmark = pytest.mark.kernel
+
+WORKERS = """\
+import threading
+stop = threading.Event()
+def park():
+    stop.wait()
+for name in ("worker-a", "worker-b", "other"):
+    threading.Thread(target=park, name=name, daemon=True).start()
+"""
+
+
+@pytest.fixture
+def workers(loaded: Kernel) -> Kernel:
+    loaded.execute(WORKERS)
+    yield loaded
+    loaded.execute("stop.set()")
+
+
+def test_default_shows_html_and_text(workers: Kernel) -> None:
+    (data,) = workers.execute("%stackdump").displays
+    assert set(data) == {"text/plain", "text/html"}
+    text = data["text/plain"]
+    assert "(magic)" in text
+    assert "Cell In[3], line 1, in <module>" in text  # the cell that runs the magic
+    assert "line 4, in park" in text and "stop.wait()" in text
+    assert "waiting on an event" in text
+    assert "ipysigtrace" not in text.split("\n", 1)[1], "our own frames are hidden"
+    assert "<details" in data["text/html"] and "worker-a" in data["text/html"]
+
+
+def test_filter_by_name_and_ident(workers: Kernel) -> None:
+    text = workers.execute("%stackdump worker-* --format text").displays[0]["text/plain"]
+    assert "Thread worker-a" in text and "Thread worker-b" in text
+    assert "Thread other" not in text and "Thread MainThread" not in text
+    ident = workers.execute("[t.ident for t in threading.enumerate() if t.name == 'other'][0]")
+    text = workers.execute(f"%stackdump {ident.result} -f text").displays[0]["text/plain"]
+    assert "Thread other" in text and "worker-a" not in text
+
+
+def test_all_and_limit(workers: Kernel) -> None:
+    full = workers.execute("%stackdump --all -f text").displays[0]["text/plain"]
+    assert "Thread IOPub" in full and "interactiveshell.py" in full
+    short = workers.execute("%stackdump other --limit 3 -f text").displays[0]["text/plain"]
+    frames = [line for line in short.splitlines() if line.startswith(("  File", "  Cell"))]
+    assert [f.rsplit(" in ", 1)[1] for f in frames] == ["park", "Event.wait", "Condition.wait"]
+
+
+def test_json_round_trips(workers: Kernel) -> None:
+    data = workers.execute("%stackdump --format json").displays[0]["text/plain"]
+    snapshot = StackSnapshot.from_json(data)
+    assert snapshot.pid == workers.pid
+    assert {"worker-a", "worker-b", "other", "MainThread"} <= {t.name for t in snapshot.threads}
+    assert StackSnapshot.from_dict(json.loads(snapshot.to_json())) == snapshot
+
+
+def test_write_to_file(workers: Kernel, tmp_path) -> None:
+    target = tmp_path / "stacks.json"
+    reply = workers.execute(f"%stackdump -o {target}")
+    assert f"as json to {target}" in reply.stdout
+    assert StackSnapshot.from_json(target.read_text()).pid == workers.pid
+    text_file = tmp_path / "stacks.txt"
+    workers.execute(f"%stackdump other -o {text_file}")
+    assert "Thread other" in text_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--limit x", "invalid int value"),
+        ("--limit -1", "--limit must be 0 or more"),
+        ("--format xml", "invalid choice"),
+        ("no-such-thread", "no thread matches no-such-thread"),
+        ("-o /nonexistent/dir/x.txt", "cannot write /nonexistent/dir/x.txt"),
+    ],
+)
+def test_bad_input_gets_one_clear_message(loaded: Kernel, line: str, message: str) -> None:
+    reply = loaded.execute(f"%stackdump {line}")
+    assert message in reply.stderr
+    assert "UsageError" in reply.stderr
+    assert "Traceback" not in reply.stderr and not reply.errors
+    assert loaded.execute("40 + 2").result == "42"
+
+
+def test_help(loaded: Kernel) -> None:
+    reply = loaded.execute("%stackdump?")
+    payload = reply.reply["content"]["payload"]
+    shown = payload[0]["data"]["text/plain"] if payload else reply.stdout
+    assert "--limit" in shown and "kill -USR2" in shown

@@ -1,0 +1,142 @@
+"""Freeze and resolve, in this process, on real threads."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ipysigtrace.capture import FrameClassifier, capture, fold, freeze, guess_state
+from ipysigtrace.snapshot import FrameRecord
+
+
+@pytest.fixture
+def parked() -> Iterator[dict[str, threading.Thread]]:
+    """Threads parked in known places: a lock, a queue, an event, a sleep."""
+    lock = threading.Lock()
+    lock.acquire()
+    q: queue.Queue[int] = queue.Queue()
+    event = threading.Event()
+
+    def on_lock() -> None:
+        lock.acquire()
+
+    def on_queue() -> None:
+        q.get()
+
+    def on_event() -> None:
+        event.wait()
+
+    def napping() -> None:
+        time.sleep(0.3)
+
+    threads = {
+        name: threading.Thread(target=target, name=name, daemon=True)
+        for name, target in [
+            ("lock", on_lock),
+            ("queue", on_queue),
+            ("event", on_event),
+            ("sleep", napping),
+        ]
+    }
+    for thread in threads.values():
+        thread.start()
+    time.sleep(0.1)
+    yield threads
+    lock.release()
+    q.put(1)
+    event.set()
+    for thread in threads.values():
+        thread.join(2)
+
+
+def test_states_of_parked_threads(parked: dict[str, threading.Thread]) -> None:
+    snapshot = capture(FrameClassifier())
+    states = {t.name: t.state for t in snapshot.threads}
+    assert states["lock"] == "waiting for a lock"
+    assert states["queue"] == "waiting on a queue"
+    assert states["event"] == "waiting on an event"
+    assert states["sleep"] == "sleeping"
+    assert states["MainThread"] == "running"
+    lock = next(t for t in snapshot.threads if t.name == "lock")
+    assert lock.frames[-1].function.endswith("on_lock")
+    assert lock.frames[-1].line == "lock.acquire()"
+    assert lock.native_id == parked["lock"].native_id
+    assert lock.daemon and not lock.is_main
+
+
+def test_skip_idents_and_labels() -> None:
+    me = threading.get_ident()
+    assert me not in freeze(skip_idents=[me]).stacks
+    classifier = FrameClassifier(labeler=lambda f: "Cell In[9]" if f == __file__ else None)
+    main = capture(classifier, cell_thread=me).thread(me)
+    assert main is not None and main.runs_cell
+    here = [f for f in main.frames if f.kind == "cell"]
+    assert here and here[-1].location.startswith("Cell In[9], line ")
+    below = main.frames[: main.frames.index(here[0])]
+    assert below and all(f.kind == "machinery" for f in below), "beneath the cell: the kernel's"
+
+
+def test_a_failing_labeler_does_not_break_a_dump() -> None:
+    def broken(filename: str) -> str:
+        raise RuntimeError("boom")
+
+    assert capture(FrameClassifier(labeler=broken)).threads
+
+
+def test_library_and_user_frames() -> None:
+    classifier = FrameClassifier()
+    assert classifier.kind(threading.__file__, "wait") == "library"
+    assert classifier.kind(pytest.__file__, "main") == "library"
+    assert classifier.kind("/home/me/project/work.py", "main") == "user"
+    assert classifier.kind(threading.__file__, "_bootstrap_inner") == "machinery"
+
+
+def test_deep_recursion_folds() -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 7000))
+
+    def dive(n: int) -> object:
+        return dive(n - 1) if n else capture(FrameClassifier(), limit=None)
+
+    snapshot = dive(5000)
+    main = snapshot.thread(threading.get_ident())
+    assert main is not None
+    folded = [f for f in main.frames if f.repeat]
+    assert len(folded) == 1 and folded[0].repeat >= 4990 and folded[0].span == 1
+    assert len(main.frames) < 60
+    assert main.depth > 5000
+
+
+def test_fold_patterns() -> None:
+    a, b, c = (compile("0", name, "eval") for name in "abc")
+    assert fold([(a, 1)] * 5) == [((a, 1), 4, 1)]
+    assert fold([(a, 1), (a, 1)]) == [((a, 1), 0, 1), ((a, 1), 0, 1)], "two is not a pattern"
+    mutual = [(a, 1), (b, 2)] * 4 + [(c, 3)]
+    assert fold(mutual) == [((a, 1), 3, 2), ((b, 2), 0, 1), ((c, 3), 0, 1)]
+
+
+def test_limit_keeps_the_innermost() -> None:
+    def three() -> object:
+        return capture(FrameClassifier(), limit=2)
+
+    main = three().thread(threading.get_ident())  # type: ignore[attr-defined]
+    shown = [f for f in main.frames if f.kind != "machinery"]
+    assert len(shown) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "state"),
+    [
+        ("time.sleep(5)", "sleeping"),
+        ("with lock:", "waiting for a lock"),
+        ("data = sock.recv(1024)", "waiting for I/O"),
+        ("x += 1", "running"),
+    ],
+)
+def test_guess_state_from_the_line(line: str, state: str) -> None:
+    assert guess_state([FrameRecord("/x.py", 1, "f", line)]) == state
+    assert guess_state([]) == "unknown"

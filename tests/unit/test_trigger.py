@@ -1,0 +1,173 @@
+"""The trigger and the watcher with real signals, in this process (pytest's main thread)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.snapshot import StackSnapshot
+from ipysigtrace.trigger import SignalChoiceError, SignalTrigger, parse_signal
+from ipysigtrace.watcher import MIN_INTERVAL, THREAD_NAME, Watcher
+
+
+class Recorder:
+    """A dump function that captures like the extension does, and remembers."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[tuple[str, StackSnapshot]] = []
+        self.arrived = threading.Event()
+        self.skip: list[int] = []
+
+    def __call__(self, reason: str, done: object) -> None:
+        self.snapshots.append((reason, capture(FrameClassifier(), skip_idents=self.skip)))
+        self.arrived.set()
+        done()  # type: ignore[operator]
+
+
+@pytest.fixture
+def running() -> Iterator[tuple[SignalTrigger, Watcher, Recorder]]:
+    trigger = SignalTrigger(signal.SIGUSR2)
+    trigger.install()
+    recorder = Recorder()
+    watcher = Watcher(trigger, recorder)
+    watcher.start()
+    recorder.skip.append(watcher.ident)  # type: ignore[arg-type]
+    yield trigger, watcher, recorder
+    trigger.uninstall()
+    assert watcher.stop()
+    trigger.close()
+
+
+def test_a_real_signal_makes_one_dump(running: tuple[SignalTrigger, Watcher, Recorder]) -> None:
+    _, watcher, recorder = running
+    signal.raise_signal(signal.SIGUSR2)
+    assert recorder.arrived.wait(2)
+    reason, snapshot = recorder.snapshots[0]
+    assert reason == "signal"
+    names = {t.name for t in snapshot.threads}
+    assert "MainThread" in names and THREAD_NAME not in names
+    assert watcher.thread.daemon and watcher.thread.name == THREAD_NAME
+    assert watcher.thread.pydev_do_not_trace  # type: ignore[attr-defined]
+
+
+def test_requests_and_storms_coalesce(running: tuple[SignalTrigger, Watcher, Recorder]) -> None:
+    trigger, watcher, recorder = running
+    start = time.monotonic()
+    for _ in range(10_000):
+        trigger.request()
+    for _ in range(200):
+        signal.raise_signal(signal.SIGUSR2)
+    elapsed = time.monotonic() - start
+    time.sleep(0.3)
+    bound = 2 + (elapsed + 0.3) / MIN_INTERVAL
+    assert 1 <= len(recorder.snapshots) <= bound, f"{len(recorder.snapshots)} dumps"
+    assert watcher.alive
+
+
+def test_uninstall_restores_the_earlier_handler_and_wakeup_fd() -> None:
+    calls: list[int] = []
+
+    def earlier(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    reader.setblocking(False)
+    old_handler = signal.signal(signal.SIGUSR2, earlier)
+    old_fd = signal.set_wakeup_fd(writer.fileno())
+    try:
+        trigger = SignalTrigger(signal.SIGUSR2)
+        trigger.install()
+        recorder = Recorder()
+        watcher = Watcher(trigger, recorder)
+        watcher.start()
+        signal.raise_signal(signal.SIGUSR2)
+        assert recorder.arrived.wait(2)
+        assert calls == [signal.SIGUSR2], "the earlier handler still runs"
+        signal.signal(signal.SIGUSR1, lambda *a: None)
+        signal.raise_signal(signal.SIGUSR1)
+        time.sleep(0.2)
+        assert reader.recv(16) == bytes([signal.SIGUSR1]), "other signals are forwarded"
+        assert trigger.uninstall() == []
+        assert watcher.stop()
+        trigger.close()
+        assert signal.getsignal(signal.SIGUSR2) is earlier
+        assert signal.set_wakeup_fd(-1) == writer.fileno()
+    finally:
+        signal.signal(signal.SIGUSR2, old_handler)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        signal.set_wakeup_fd(old_fd)
+        reader.close()
+        writer.close()
+
+
+def test_a_later_owner_is_left_alone_and_reported() -> None:
+    trigger = SignalTrigger(signal.SIGUSR2)
+    trigger.install()
+    later = lambda *a: None  # noqa: E731
+    signal.signal(signal.SIGUSR2, later)
+    assert trigger.still_owned() == (False, True)
+    notes = trigger.uninstall()
+    trigger.close()
+    assert any("another handler" in n for n in notes)
+    assert signal.getsignal(signal.SIGUSR2) is later
+    signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+
+
+def test_install_from_another_thread_is_refused() -> None:
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            SignalTrigger(signal.SIGUSR2).install()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    assert errors and "main thread" in str(errors[0])
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize("value", ["SIGUSR2", "usr2", "USR2", str(int(signal.SIGUSR2)), 12])
+def test_parse_signal_accepts(value: str | int) -> None:
+    assert parse_signal(value) == signal.SIGUSR2
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("SIGINT", "interrupt"),
+        ("kill", "cannot be caught"),
+        ("SIGSTOP", "cannot be caught"),
+        ("SIGSEGV", "crashes"),
+        ("nope", "unknown signal"),
+        ("1000", "not a signal number"),
+        ("", "unknown signal"),
+    ],
+)
+def test_parse_signal_refuses(value: str, why: str) -> None:
+    with pytest.raises(SignalChoiceError, match=why):
+        parse_signal(value)
+
+
+def test_the_handler_does_not_wait_without_a_watcher() -> None:
+    trigger = SignalTrigger(signal.SIGUSR2, handoff=0.05)
+    trigger.install()
+    try:
+        start = time.perf_counter()
+        signal.raise_signal(signal.SIGUSR2)
+        waited = time.perf_counter() - start
+        assert waited < 5, "bounded wait"  # generous: this is about not hanging
+    finally:
+        trigger.uninstall()
+        trigger.close()
+    assert os.getpid() == trigger.pid
