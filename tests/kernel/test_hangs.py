@@ -120,3 +120,15 @@ for t in idle:
     assert text.index("runs the cell") < text.index("Thread idle-0")
     loaded.interrupt_and_check(msg_id)
     loaded.execute("stop.set()")
+
+
+def test_cell_stuck_inside_an_import(loaded: Kernel, tmp_path) -> None:
+    (tmp_path / "never_finishes.py").write_text(
+        "def top_level():\n    while True:\n        pass\ntop_level()\n"
+    )
+    code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport never_finishes"
+    text, _, msg_id = dump_of_hang(loaded, code)
+    block = main_thread_block(text)
+    assert "Cell In[2], line 3, in <module>" in block
+    assert 'never_finishes.py", line 2, in top_level' in block
+    loaded.interrupt_and_check(msg_id)
