@@ -118,8 +118,10 @@ class FrameClassifier:
         self,
         labeler: Callable[[str], str | None] | None = None,
         machinery_modules: Iterable[str] = MACHINERY_MODULES,
+        cell_ids: Callable[[str], str | None] | None = None,
     ) -> None:
         self.labeler = labeler
+        self.cell_ids = cell_ids
         self.machinery = tuple(_module_roots(machinery_modules))
         paths = sysconfig.get_paths()
         roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -134,6 +136,15 @@ class FrameClassifier:
         try:
             return self.labeler(filename) or ""
         except Exception:  # a labeler must never break a dump
+            return ""
+
+    def cell_id(self, label: str) -> str:
+        """The front end's id of the cell with this label (`Cell In[7]`), or ''."""
+        if self.cell_ids is None or not label:
+            return ""
+        try:
+            return self.cell_ids(label) or ""
+        except Exception:  # never break a dump
             return ""
 
     def kind(self, filename: str, function: str) -> str:
@@ -257,7 +268,13 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
     kind = "cell" if label else classifier.kind(filename, code.co_name)
     line = linecache.getline(filename, lineno).strip() if lineno else ""
     return FrameRecord(
-        filename=filename, lineno=lineno, function=function, line=line, label=label, kind=kind
+        filename=filename,
+        lineno=lineno,
+        function=function,
+        line=line,
+        label=label,
+        kind=kind,
+        cell_id=classifier.cell_id(label),
     )
 
 

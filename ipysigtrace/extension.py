@@ -19,7 +19,7 @@ from traitlets import Float, Unicode, default, observe
 from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
-from .kernel import CellTracker, KernelPublisher, TerminalPublisher
+from .kernel import CellTracker, ControlHandler, KernelPublisher, TerminalPublisher
 from .magics import StackDumpMagics
 from .render import ViewOptions
 from .snapshot import StackSnapshot
@@ -64,7 +64,9 @@ class Extension:
         self.kernel = getattr(shell, "kernel", None)
         self.cells = CellTracker(shell)
         compiler = getattr(shell, "compile", None)
-        self.classifier = FrameClassifier(labeler=_cell_labeler(compiler))
+        self.classifier = FrameClassifier(
+            labeler=_cell_labeler(compiler), cell_ids=self.cells.cell_id
+        )
         self.publisher: TerminalPublisher
         if self.kernel is not None:
             runtime = jupyter_runtime_dir()
@@ -74,6 +76,11 @@ class Extension:
             self.publisher = TerminalPublisher(self.options)
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
+        self.control = (
+            ControlHandler(self.kernel, self.snapshot, lambda: self.signame)
+            if self.kernel is not None
+            else None
+        )
 
     # -- lifecycle (main thread) ----------------------------------------------------------
 
@@ -233,6 +240,8 @@ def load(shell: Any) -> None:
         print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
         return
     extension.cells.register()
+    if extension.control is not None:
+        extension.control.install()
     shell.configurables.append(config)
     shell.register_magics(StackDumpMagics(shell, extension=extension))
     _active = extension
@@ -250,6 +259,8 @@ def unload(shell: Any) -> None:
         return
     _active = None
     notes = extension.stop()
+    if extension.control is not None:
+        extension.control.uninstall()
     extension.cells.unregister()
     extension.publisher.close()
     if extension.config in shell.configurables:

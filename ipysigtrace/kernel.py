@@ -12,12 +12,18 @@ stderr (the terminal or log of the Jupyter server) and to a file in the Jupyter 
 directory, and ``%stackdump --last`` shows it in a notebook.
 
 ``TerminalPublisher`` serves terminal IPython: ``os.write`` to the original stderr fd.
+
+``ControlHandler`` answers ``ipysigtrace_request`` messages on ipykernel's control
+channel, which has its own thread and so answers while a cell keeps the shell busy; the
+request travels through jupyter_server's websocket, so it reaches remote kernels too. A
+kernel without ipysigtrace only logs the unknown message type: asking it is harmless.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -29,6 +35,12 @@ from .render import ViewOptions, html, text
 from .snapshot import StackSnapshot
 
 Done = Callable[[], None]
+
+REQUEST = "ipysigtrace_request"
+REPLY = "ipysigtrace_reply"
+PROTOCOL_VERSION = 1
+# How many cells' front-end ids to remember (execution count -> cell id).
+CELL_ID_MEMORY = 2000
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,9 @@ class CellTracker:
         self.shell = shell
         self.kernel = getattr(shell, "kernel", None)
         self.current: RunningCell | None = None  # replaced whole: safe to read anywhere
+        self.cell_ids: dict[int, str] = {}
+        self._pending: tuple[Any, int] | None = None
+        self._offset = -1 if _ipython_major() >= 9 else 0  # a first guess, see _pre
 
     def register(self) -> None:
         """Start following cells."""
@@ -65,9 +80,47 @@ class CellTracker:
             with contextlib.suppress(Exception):
                 parent = self.kernel.get_parent("shell")
         self.current = RunningCell(threading.get_ident(), time.time(), parent or None)
+        cell_id = getattr(info, "cell_id", None)
+        if not cell_id and isinstance(parent, dict):
+            cell_id = (parent.get("metadata") or {}).get("cellId")
+        if cell_id and getattr(info, "store_history", True):
+            # IPython 9 counts the cell before this event, IPython 8 after it: the offset
+            # is learnt from the first finished cell (post_run_cell has the true count).
+            self._pending = (info, self.shell.execution_count)
+            self._remember(self.shell.execution_count + self._offset, str(cell_id))
 
     def _post(self, result: Any = None) -> None:
         self.current = None
+        pending, self._pending = self._pending, None
+        count = getattr(result, "execution_count", None)
+        if (
+            pending is not None
+            and isinstance(count, int)
+            and getattr(result, "info", None) is pending[0]
+        ):
+            cell_id = getattr(pending[0], "cell_id", None) or self.cell_ids.get(
+                pending[1] + self._offset
+            )
+            self.cell_ids.pop(pending[1] + self._offset, None)
+            self._offset = count - pending[1]
+            if cell_id:
+                self._remember(count, str(cell_id))
+
+    def _remember(self, count: int, cell_id: str) -> None:
+        self.cell_ids[count] = cell_id
+        if len(self.cell_ids) > CELL_ID_MEMORY:
+            del self.cell_ids[min(self.cell_ids)]
+
+    def cell_id(self, label: str) -> str | None:
+        """The front end's id of the cell labelled `Cell In[7]`, if it sent one."""
+        match = re.search(r"\[(\d+)\]", label)
+        return self.cell_ids.get(int(match.group(1))) if match else None
+
+
+def _ipython_major() -> int:
+    module = sys.modules.get("IPython")
+    version = getattr(module, "version_info", (0,))
+    return int(version[0])
 
 
 def original_stderr_fd() -> int:
@@ -196,3 +249,54 @@ class KernelPublisher(TerminalPublisher):
         super().close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+
+
+class ControlHandler:
+    """Answers ``ipysigtrace_request`` on the control channel, on ipykernel's control thread.
+
+    Content of a request: ``{"action": "status"}`` or ``{"action": "dump"}`` (the default).
+    The reply, ``ipysigtrace_reply``: ``{"status": "ok", "version": 1, "pid": ...,
+    "signal": "SIGUSR2", "snapshot": {...}}`` (the snapshot for a dump only), or
+    ``{"status": "error", "message": ...}``.
+    """
+
+    def __init__(
+        self, kernel: Any, snapshot: Callable[[str], StackSnapshot], signame: Callable[[], str]
+    ) -> None:
+        self.kernel = kernel
+        self.snapshot = snapshot
+        self.signame = signame
+        self.previous: Any = None
+
+    def install(self) -> None:
+        """Add our message type to the kernel's control handlers."""
+        handlers = getattr(self.kernel, "control_handlers", None)
+        if isinstance(handlers, dict):
+            self.previous = handlers.get(REQUEST)
+            handlers[REQUEST] = self.handle
+
+    def uninstall(self) -> None:
+        """Put back whatever handled the message type before (normally nothing)."""
+        handlers = getattr(self.kernel, "control_handlers", None)
+        if not isinstance(handlers, dict) or handlers.get(REQUEST) != self.handle:
+            return
+        if self.previous is None:
+            del handlers[REQUEST]
+        else:
+            handlers[REQUEST] = self.previous
+
+    def handle(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        """Runs on the control thread while the shell may be busy."""
+        content = parent.get("content") or {}
+        action = content.get("action", "dump") if isinstance(content, dict) else None
+        reply: dict[str, Any] = {
+            "status": "ok",
+            "version": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "signal": self.signame(),
+        }
+        if action == "dump":
+            reply["snapshot"] = self.snapshot("request").to_dict()
+        elif action != "status":
+            reply = {"status": "error", "message": f"unknown action {action!r}"}
+        self.kernel.session.send(stream, REPLY, reply, parent, ident)

@@ -22,7 +22,7 @@ JSON form, version 1 (``StackSnapshot.to_dict``)::
           "frames": [                  # outermost first, the frame running now last
             {"filename": "/tmp/ipykernel_1/123.py", "lineno": 3, "function": "spin",
              "line": "while True: pass", "label": "Cell In[7]", "kind": "cell",
-             "repeat": 0, "span": 1}
+             "repeat": 0, "span": 1, "cell_id": "7f3c..."}
           ]
         }
       ]
@@ -35,6 +35,8 @@ A thread is a ``service`` thread when it runs the kernel's own code (IOPub, Cont
 Heartbeat, history saving): views hide those by default.
 ``repeat``/``span``: this frame and the ``span - 1`` frames after it repeated ``repeat``
 more times right after them; those repeats are folded away (deep recursion).
+``cell_id`` is the front end's id of the cell a ``cell`` frame comes from, when the front end
+sent one (JupyterLab and Notebook 7 do), so a view can jump to that cell; else "".
 Unknown keys are ignored when reading, so later versions may add fields.
 """
 
@@ -62,6 +64,7 @@ class FrameRecord:
     kind: str = "user"
     repeat: int = 0
     span: int = 1
+    cell_id: str = ""
 
     @property
     def location(self) -> str:

@@ -1,0 +1,94 @@
+"""The control-channel request: answered while the shell is busy, harmless elsewhere."""
+
+from __future__ import annotations
+
+import time
+from queue import Empty
+
+import pytest
+
+from harness import Kernel
+from ipysigtrace.snapshot import StackSnapshot
+
+pytestmark = pytest.mark.kernel
+
+
+def ask(kernel: Kernel, action: str = "dump", timeout: float = 5) -> dict:
+    message = kernel.kc.session.msg("ipysigtrace_request", {"action": action})
+    kernel.kc.control_channel.send(message)
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = kernel.kc.control_channel.get_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+            return reply
+
+
+def test_dump_while_a_cell_hangs(loaded: Kernel) -> None:
+    msg_id = loaded.submit("def spin():\n    while True:\n        pass\nspin()")
+    loaded.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    reply = ask(loaded)
+    assert reply["msg_type"] == "ipysigtrace_reply"
+    content = reply["content"]
+    assert content["status"] == "ok" and content["pid"] == loaded.pid
+    assert content["signal"] == "SIGUSR2"
+    snapshot = StackSnapshot.from_dict(content["snapshot"])
+    assert snapshot.trigger == "request"
+    main = next(t for t in snapshot.threads if t.runs_cell)
+    cell = [f for f in main.frames if f.kind == "cell"]
+    assert cell[-1].function == "spin" and cell[-1].location == "Cell In[2], line 2"
+    added = [m for m in loaded.drain(msg_id, 0.5) if m["msg_type"] != "status"]
+    assert not added, "nothing is added to the cell's output"
+    loaded.interrupt_and_check(msg_id)
+
+
+def test_cell_ids_from_the_front_end(loaded: Kernel) -> None:
+    content = {
+        "code": "def wait():\n    import time\n    time.sleep(30)\nwait()",
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+    }
+    message = loaded.kc.session.msg("execute_request", content, metadata={"cellId": "cell-abc"})
+    loaded.kc.shell_channel.send(message)
+    msg_id = message["header"]["msg_id"]
+    loaded.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    snapshot = StackSnapshot.from_dict(ask(loaded)["content"]["snapshot"])
+    main = next(t for t in snapshot.threads if t.runs_cell)
+    assert {f.cell_id for f in main.frames if f.kind == "cell"} == {"cell-abc"}
+    loaded.interrupt_and_check(msg_id)
+    # A finished cell keeps its id, and the next one gets its own.
+    message = loaded.kc.session.msg(
+        "execute_request", {**content, "code": "wait()"}, metadata={"cellId": "cell-def"}
+    )
+    loaded.kc.shell_channel.send(message)
+    loaded.wait_for(message["header"]["msg_id"], "execute_input")
+    time.sleep(0.3)
+    snapshot = StackSnapshot.from_dict(ask(loaded)["content"]["snapshot"])
+    main = next(t for t in snapshot.threads if t.runs_cell)
+    ids = [(f.label, f.cell_id) for f in main.frames if f.kind == "cell"]
+    assert ids == [("Cell In[4]", "cell-def"), ("Cell In[2]", "cell-abc")], ids
+    loaded.interrupt_and_check(message["header"]["msg_id"])
+
+
+def test_status_and_unknown_action(loaded: Kernel) -> None:
+    status = ask(loaded, "status")["content"]
+    assert status["status"] == "ok" and "snapshot" not in status
+    bad = ask(loaded, "explode")["content"]
+    assert bad == {"status": "error", "message": "unknown action 'explode'"}
+
+
+def test_kernel_without_ipysigtrace_ignores_it(kernel: Kernel) -> None:
+    with pytest.raises(Empty):
+        ask(kernel, timeout=1)
+    assert kernel.execute("40 + 2").result == "42"
+
+
+def test_unload_removes_the_handler(loaded: Kernel) -> None:
+    loaded.execute("%unload_ext ipysigtrace")
+    reply = loaded.execute("'ipysigtrace_request' in get_ipython().kernel.control_handlers")
+    assert reply.result == "False"
+    with pytest.raises(Empty):
+        ask(loaded, timeout=1)
