@@ -22,6 +22,11 @@ __all__ = [
 ]
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """jupyter_server finds the server extension here."""
+    return [{"module": "ipysigtrace.server"}]
+
+
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext ipysigtrace``."""
     from .extension import load

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import KERNEL_NAME, Kernel
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,17 +54,3 @@ def loaded(kernel: Kernel) -> Kernel:
     reply = kernel.execute("%load_ext ipysigtrace")
     assert "handler and watcher installed" in reply.stdout, reply.messages
     return kernel
-
-
-@pytest.fixture(autouse=True)
-def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
-    """In-process tests must leave no thread, handler or wakeup fd behind."""
-    threads = set(threading.enumerate())
-    handler = signal.getsignal(signal.SIGUSR2)
-    yield
-    leaked = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-    assert not leaked, f"threads left running: {leaked}"
-    assert signal.getsignal(signal.SIGUSR2) == handler
-    fd = signal.set_wakeup_fd(-1)
-    signal.set_wakeup_fd(fd)
-    assert fd == -1, f"wakeup fd left set: {fd}"

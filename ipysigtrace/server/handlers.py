@@ -1,0 +1,149 @@
+"""REST endpoints, keyed by kernel id (never by a PID from the client).
+
+``GET  /ipysigtrace/api/kernels/<kernel_id>``       is ipysigtrace loaded, can it be signalled
+``POST /ipysigtrace/api/kernels/<kernel_id>/dump``  the snapshot JSON
+
+Every handler is authenticated and authorized like jupyter_server's own kernel actions
+(resource ``kernels``). The dump is asked for on the kernel's control channel, which is
+answered while a cell keeps the shell busy. A signal is sent only to the kernel process
+itself, only when Linux says it catches that signal (``SigCgt``), so a kernel without
+ipysigtrace is never killed by it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..procinfo import catches
+from .ask import ask_kernel
+
+KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
+STATUS_TIMEOUT = 1.0
+DUMP_TIMEOUT = 2.0
+MIN_INTERVAL = 0.25  # seconds between two dumps of one kernel
+DEFAULT_SIGNAL = "SIGUSR2"
+NOT_LOADED = (
+    "ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook "
+    "(once the kernel is idle), then ask again."
+)
+NO_ANSWER = (
+    "The kernel did not answer within {timeout:g} s although ipysigtrace is loaded: native "
+    "code probably holds the GIL, so no Python thread can run."
+)
+
+
+class KernelState:
+    """What the server remembers per kernel: its signal, and when it was last asked."""
+
+    def __init__(self) -> None:
+        self.signals: dict[str, str] = {}
+        self.last: dict[str, float] = {}
+        self.busy: set[str] = set()
+
+
+def local_pid(manager: Any) -> int | None:
+    """The kernel's PID when it runs on this machine (else None: a remote kernel)."""
+    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+class KernelHandler(APIHandler):
+    """Shared by the endpoints: find the kernel, reply with JSON."""
+
+    auth_resource = "kernels"
+
+    @property
+    def state(self) -> KernelState:
+        return self.settings["ipysigtrace_state"]
+
+    def manager(self, kernel_id: str) -> Any:
+        try:
+            return self.kernel_manager.get_kernel(kernel_id)
+        except KeyError:
+            raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}") from None
+
+    def reply(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def signal_info(self, kernel_id: str, manager: Any) -> tuple[str, bool]:
+        """(signal name in use, whether the kernel process certainly catches it)."""
+        name = self.state.signals.get(kernel_id, DEFAULT_SIGNAL)
+        pid = local_pid(manager)
+        signum = getattr(signal.Signals, name, None)
+        return name, pid is not None and signum is not None and catches(pid, signum)
+
+
+class StatusHandler(KernelHandler):
+    """Is ipysigtrace loaded in this kernel, and can it be signalled?"""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        manager = self.manager(kernel_id)
+        answer = await ask_kernel(manager, "status", STATUS_TIMEOUT)
+        if answer and answer.get("status") == "ok":
+            self.state.signals[kernel_id] = str(answer.get("signal") or DEFAULT_SIGNAL)
+        name, can_signal = self.signal_info(kernel_id, manager)
+        loaded = bool(answer)
+        if loaded:
+            message = "ipysigtrace is loaded"
+        elif can_signal:
+            message = "the kernel does not answer, but catches " + name
+        else:
+            message = NOT_LOADED
+        self.reply(
+            200,
+            {
+                "kernel_id": kernel_id,
+                "loaded": loaded,
+                "signal": name if (loaded or can_signal) else None,
+                "can_signal": can_signal,
+                "message": message,
+            },
+        )
+
+
+class DumpHandler(KernelHandler):
+    """Every thread's stack, as snapshot JSON."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, kernel_id: str) -> None:
+        manager = self.manager(kernel_id)
+        state = self.state
+        now = time.monotonic()
+        if kernel_id in state.busy or now - state.last.get(kernel_id, -MIN_INTERVAL) < MIN_INTERVAL:
+            self.set_header("Retry-After", "1")
+            self.reply(429, {"message": "A dump of this kernel was just asked for; try again."})
+            return
+        state.busy.add(kernel_id)
+        try:
+            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT)
+        finally:
+            state.busy.discard(kernel_id)
+            state.last[kernel_id] = time.monotonic()
+        if answer and answer.get("status") == "ok" and isinstance(answer.get("snapshot"), dict):
+            state.signals[kernel_id] = str(answer.get("signal") or DEFAULT_SIGNAL)
+            self.reply(200, {"source": "control", "snapshot": answer["snapshot"]})
+            return
+        _, can_signal = self.signal_info(kernel_id, manager)
+        if not can_signal:
+            self.reply(409, {"message": NOT_LOADED})
+            return
+        self.reply(504, {"message": NO_ANSWER.format(timeout=DUMP_TIMEOUT)})
+
+
+def handlers(base_url: str) -> list[tuple[str, type]]:
+    """URL patterns of the endpoints under ``base_url``."""
+    prefix = url_path_join(base_url, "ipysigtrace", "api", "kernels", KERNEL_ID)
+    return [(prefix, StatusHandler), (url_path_join(prefix, "dump"), DumpHandler)]

@@ -1,0 +1,151 @@
+"""The server extension through a real jupyter_server, with real kernels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from harness import KERNEL_NAME
+from ipysigtrace.snapshot import StackSnapshot
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"ipysigtrace": True}}}
+
+
+async def start_kernel(jp_fetch: Any) -> str:
+    body = json.dumps({"name": KERNEL_NAME})
+    response = await jp_fetch("api", "kernels", method="POST", body=body)
+    return json.loads(response.body)["id"]
+
+
+async def client_for(jp_serverapp: Any, kernel_id: str) -> Any:
+    manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return client
+
+
+async def run(client: Any, code: str, expression: str = "None") -> str:
+    """Run code; return the value of an expression evaluated afterwards, as text."""
+    msg_id = client.execute(code, user_expressions={"value": expression})
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
+
+
+async def status_of(jp_fetch: Any, kernel_id: str) -> dict[str, Any]:
+    response = await jp_fetch("ipysigtrace", "api", "kernels", kernel_id)
+    return json.loads(response.body)
+
+
+async def dump(jp_fetch: Any, kernel_id: str) -> tuple[int, dict[str, Any]]:
+    try:
+        response = await jp_fetch(
+            "ipysigtrace", "api", "kernels", kernel_id, "dump", method="POST", body="{}"
+        )
+    except HTTPClientError as error:
+        assert error.response is not None
+        return error.code, json.loads(error.response.body)
+    return response.code, json.loads(response.body)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_requests_need_a_token(
+    jp_fetch: Any, http_server_client: Any, jp_base_url: str
+) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    for method, path, body in [
+        ("GET", f"ipysigtrace/api/kernels/{kernel_id}", None),
+        ("POST", f"ipysigtrace/api/kernels/{kernel_id}/dump", "{}"),
+    ]:
+        response = await http_server_client.fetch(
+            f"{jp_base_url}{path}", method=method, body=body, raise_error=False
+        )
+        assert response.code == 403, (method, path, response.code)
+
+
+async def test_unknown_kernel_is_404(jp_fetch: Any) -> None:
+    code, body = await dump(jp_fetch, str(uuid.uuid4()))
+    assert code == 404 and "does not exist" in body["message"]
+    with pytest.raises(HTTPClientError) as error:
+        await status_of(jp_fetch, str(uuid.uuid4()))
+    assert error.value.code == 404
+
+
+async def test_kernel_without_ipysigtrace_is_409_and_survives(
+    jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    client = await client_for(jp_serverapp, kernel_id)
+    try:
+        status = await status_of(jp_fetch, kernel_id)
+        assert status["loaded"] is False and status["can_signal"] is False
+        code, body = await dump(jp_fetch, kernel_id)
+        assert code == 409 and "%load_ext ipysigtrace" in body["message"]
+        assert await run(client, "", "40 + 2") == "42", "still alive"
+    finally:
+        client.stop_channels()
+
+
+async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_serverapp: Any) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    client = await client_for(jp_serverapp, kernel_id)
+    try:
+        await run(client, "%load_ext ipysigtrace")
+        status = await status_of(jp_fetch, kernel_id)
+        assert status == {
+            "kernel_id": kernel_id,
+            "loaded": True,
+            "signal": "SIGUSR2",
+            "can_signal": True,
+            "message": "ipysigtrace is loaded",
+        }
+        hung = client.execute(
+            "import subprocess\nchild = subprocess.Popen(['sleep', '60'])\n"
+            "def spin():\n    while True:\n        pass\nspin()"
+        )
+        await asyncio.sleep(1.0)
+        code, body = await dump(jp_fetch, kernel_id)
+        assert code == 200 and body["source"] == "control"
+        snapshot = StackSnapshot.from_dict(body["snapshot"])
+        main = next(t for t in snapshot.threads if t.runs_cell)
+        assert [f.function for f in main.frames if f.kind == "cell"] == ["<module>", "spin"]
+        kernel_pid = snapshot.pid
+        with open(f"/proc/{kernel_pid}/task/{kernel_pid}/children") as listing:
+            children = listing.read().split()
+        assert children and all(pid_alive(int(c)) for c in children)
+        assert pid_alive(kernel_pid)
+        code, _ = await dump(jp_fetch, kernel_id)
+        assert code == 429, "a second dump right away is rate-limited"
+        await asyncio.sleep(0.3)
+        code, _ = await dump(jp_fetch, kernel_id)
+        assert code == 200
+        await jp_fetch("api", "kernels", kernel_id, "interrupt", method="POST", body="")
+        while (reply := await client.get_shell_msg(timeout=30))["parent_header"]["msg_id"] != hung:
+            pass
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        await asyncio.sleep(0.5)  # ipykernel aborts requests that arrive right after an error
+        assert await run(client, "child.kill()", "40 + 2") == "42"
+    finally:
+        client.stop_channels()
