@@ -21,6 +21,7 @@ from traitlets.config import Configurable
 from .capture import FrameClassifier, capture
 from .kernel import CellTracker, ControlHandler, KernelPublisher, TerminalPublisher
 from .magics import StackDumpMagics
+from .rawdump import RawDumpWriter, raw_path
 from .render import ViewOptions
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
@@ -35,6 +36,13 @@ class IPySigTrace(Configurable):
     signal = Unicode(
         help=f"Signal that asks for a stack dump (default SIGUSR2, or ${ENV_SIGNAL}). "
         "Changing it while loaded moves the handler to the new signal."
+    ).tag(config=True)
+
+    raw_signal = Unicode(
+        "SIGURG",
+        help="Signal on which faulthandler writes a raw dump to a file in the Jupyter runtime "
+        "directory, for when native code holds the GIL (sent by the server extension). "
+        "Empty turns the raw dump off. Read when the extension loads.",
     ).tag(config=True)
 
     handoff = Float(
@@ -68,16 +76,18 @@ class Extension:
             labeler=_cell_labeler(compiler), cell_ids=self.cells.cell_id
         )
         self.publisher: TerminalPublisher
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, mode=0o700, exist_ok=True)
+        self.raw_file = raw_path(runtime, os.getpid())
         if self.kernel is not None:
-            runtime = jupyter_runtime_dir()
-            os.makedirs(runtime, mode=0o700, exist_ok=True)
             self.publisher = KernelPublisher(self.kernel, self.cells, self.options, runtime)
         else:
             self.publisher = TerminalPublisher(self.options)
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
+        self.raw: RawDumpWriter | None = None
         self.control = (
-            ControlHandler(self.kernel, self.snapshot, lambda: self.signame)
+            ControlHandler(self.kernel, self.snapshot, self.facts)
             if self.kernel is not None
             else None
         )
@@ -98,6 +108,7 @@ class Extension:
             trigger.close()
             raise
         self.trigger, self.watcher = trigger, watcher
+        self.raw = self._start_raw(sig)
         chained = ""
         if previous not in (signal.SIG_DFL, None):
             chained = f"; it chains to the previous handler, {describe_handler(previous)}"
@@ -108,9 +119,27 @@ class Extension:
             "or %stackdump."
         )
 
+    def _start_raw(self, rich: signal.Signals) -> RawDumpWriter | None:
+        """faulthandler on the raw signal; a failure only costs the raw fallback."""
+        if not self.config.raw_signal:
+            return None
+        try:
+            sig = parse_signal(self.config.raw_signal)
+            if sig == rich:
+                raise SignalChoiceError("the raw signal must differ from IPySigTrace.signal")
+            writer = RawDumpWriter(sig, self.raw_file)
+            writer.install()
+        except (SignalChoiceError, OSError, RuntimeError) as exc:
+            print(f"ipysigtrace: no raw dumps ({exc})", file=sys.stderr)
+            return None
+        return writer
+
     def stop(self) -> list[str]:
         """Undo ``start``: handler and wakeup fd back, watcher gone, pipes closed."""
         notes: list[str] = []
+        if self.raw is not None:
+            self.raw.uninstall()
+            self.raw = None
         if self.trigger is not None:
             notes += self.trigger.uninstall()
         if self.watcher is not None:
@@ -144,6 +173,15 @@ class Extension:
             print(self.start(old))
             return False
         return True
+
+    def facts(self) -> dict[str, str]:
+        """What a remote asker needs to know: the signals, and where raw dumps go."""
+        raw = self.raw
+        return {
+            "signal": self.signame,
+            "raw_signal": raw.signum.name if raw else "",
+            "raw_file": raw.path if raw else "",
+        }
 
     @property
     def signame(self) -> str:

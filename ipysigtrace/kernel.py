@@ -256,16 +256,20 @@ class ControlHandler:
 
     Content of a request: ``{"action": "status"}`` or ``{"action": "dump"}`` (the default).
     The reply, ``ipysigtrace_reply``: ``{"status": "ok", "version": 1, "pid": ...,
-    "signal": "SIGUSR2", "snapshot": {...}}`` (the snapshot for a dump only), or
+    "signal": "SIGUSR2", "raw_file": "/run/.../ipysigtrace-PID.raw", "snapshot": {...}}``
+    (the snapshot for a dump only), or
     ``{"status": "error", "message": ...}``.
     """
 
     def __init__(
-        self, kernel: Any, snapshot: Callable[[str], StackSnapshot], signame: Callable[[], str]
+        self,
+        kernel: Any,
+        snapshot: Callable[[str], StackSnapshot],
+        facts: Callable[[], dict[str, str]],
     ) -> None:
         self.kernel = kernel
         self.snapshot = snapshot
-        self.signame = signame
+        self.facts = facts
         self.previous: Any = None
 
     def install(self) -> None:
@@ -293,7 +297,7 @@ class ControlHandler:
             "status": "ok",
             "version": PROTOCOL_VERSION,
             "pid": os.getpid(),
-            "signal": self.signame(),
+            **self.facts(),
         }
         if action == "dump":
             reply["snapshot"] = self.snapshot("request").to_dict()

@@ -12,24 +12,30 @@ ipysigtrace is never killed by it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 import time
 from typing import Any
 
+from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..procinfo import catches
+from ..rawdump import parse, raw_path, read_and_clear
 from .ask import ask_kernel
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 STATUS_TIMEOUT = 1.0
 DUMP_TIMEOUT = 2.0
 MIN_INTERVAL = 0.25  # seconds between two dumps of one kernel
+RAW_TIMEOUT = 1.0
 DEFAULT_SIGNAL = "SIGUSR2"
+DEFAULT_RAW_SIGNAL = "SIGURG"
 NOT_LOADED = (
     "ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook "
     "(once the kernel is idle), then ask again."
@@ -44,7 +50,7 @@ class KernelState:
     """What the server remembers per kernel: its signal, and when it was last asked."""
 
     def __init__(self) -> None:
-        self.signals: dict[str, str] = {}
+        self.facts: dict[str, dict[str, Any]] = {}  # the kernel's last status answer
         self.last: dict[str, float] = {}
         self.busy: set[str] = set()
 
@@ -75,12 +81,46 @@ class KernelHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
-    def signal_info(self, kernel_id: str, manager: Any) -> tuple[str, bool]:
-        """(signal name in use, whether the kernel process certainly catches it)."""
-        name = self.state.signals.get(kernel_id, DEFAULT_SIGNAL)
+    def remember(self, kernel_id: str, answer: dict[str, Any] | None) -> bool:
+        """Keep what a kernel said about itself; True if it answered well."""
+        if not answer or answer.get("status") != "ok":
+            return False
+        self.state.facts[kernel_id] = {
+            k: answer.get(k) for k in ("signal", "raw_signal", "raw_file")
+        }
+        return True
+
+    def signal_info(self, kernel_id: str, manager: Any, key: str = "signal") -> tuple[str, bool]:
+        """(name of the kernel's signal, whether its process certainly catches it)."""
+        default = DEFAULT_SIGNAL if key == "signal" else DEFAULT_RAW_SIGNAL
+        name = str(self.state.facts.get(kernel_id, {}).get(key) or default)
         pid = local_pid(manager)
         signum = getattr(signal.Signals, name, None)
         return name, pid is not None and signum is not None and catches(pid, signum)
+
+    async def raw_dump(self, kernel_id: str, manager: Any) -> dict[str, Any] | None:
+        """Send the raw signal (only if the kernel catches it) and read faulthandler's dump."""
+        name, can_raw = self.signal_info(kernel_id, manager, "raw_signal")
+        pid = local_pid(manager)
+        if not can_raw or pid is None:
+            return None
+        path = str(
+            self.state.facts.get(kernel_id, {}).get("raw_file")
+            or raw_path(jupyter_runtime_dir(), pid)
+        )
+        try:
+            read_and_clear(path)  # drop anything stale
+        except OSError:
+            return None
+        os.kill(pid, signal.Signals[name])  # the kernel process only, never its group
+        size, deadline = -1, time.monotonic() + RAW_TIMEOUT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            now = os.stat(path).st_size
+            if now and now == size:
+                return parse(read_and_clear(path), pid).to_dict()
+            size = now
+        return None
 
 
 class StatusHandler(KernelHandler):
@@ -91,10 +131,9 @@ class StatusHandler(KernelHandler):
     async def get(self, kernel_id: str) -> None:
         manager = self.manager(kernel_id)
         answer = await ask_kernel(manager, "status", STATUS_TIMEOUT)
-        if answer and answer.get("status") == "ok":
-            self.state.signals[kernel_id] = str(answer.get("signal") or DEFAULT_SIGNAL)
+        loaded = self.remember(kernel_id, answer)
         name, can_signal = self.signal_info(kernel_id, manager)
-        loaded = bool(answer)
+        _, can_raw = self.signal_info(kernel_id, manager, "raw_signal")
         if loaded:
             message = "ipysigtrace is loaded"
         elif can_signal:
@@ -108,6 +147,7 @@ class StatusHandler(KernelHandler):
                 "loaded": loaded,
                 "signal": name if (loaded or can_signal) else None,
                 "can_signal": can_signal,
+                "can_raw": can_raw,
                 "message": message,
             },
         )
@@ -132,9 +172,13 @@ class DumpHandler(KernelHandler):
         finally:
             state.busy.discard(kernel_id)
             state.last[kernel_id] = time.monotonic()
-        if answer and answer.get("status") == "ok" and isinstance(answer.get("snapshot"), dict):
-            state.signals[kernel_id] = str(answer.get("signal") or DEFAULT_SIGNAL)
-            self.reply(200, {"source": "control", "snapshot": answer["snapshot"]})
+        snapshot = answer.get("snapshot") if self.remember(kernel_id, answer) else None
+        if isinstance(snapshot, dict):
+            self.reply(200, {"source": "control", "snapshot": snapshot})
+            return
+        raw = await self.raw_dump(kernel_id, manager)
+        if raw is not None:
+            self.reply(200, {"source": "raw", "snapshot": raw})
             return
         _, can_signal = self.signal_info(kernel_id, manager)
         if not can_signal:

@@ -198,3 +198,27 @@ os.waitstatus_to_exitcode(status)
     loaded.signal()
     assert "runs the cell" in loaded.wait_for_display(msg_id)["text/plain"]
     loaded.interrupt_and_check(msg_id)
+
+
+def test_raw_signal_is_caught_only_while_loaded_and_survives_a_storm(kernel: Kernel) -> None:
+    from ipysigtrace.procinfo import caught_signals
+
+    urg = 23  # SIGURG on Linux
+    assert urg not in caught_signals(kernel.pid)
+    kernel.execute("%load_ext ipysigtrace")
+    assert {urg, 12} <= caught_signals(kernel.pid)
+    raw_file = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], f"ipysigtrace-{kernel.pid}.raw")
+    assert stat.S_IMODE(os.stat(raw_file).st_mode) == 0o600
+    msg_id = kernel.submit("while True:\n    pass")
+    kernel.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    for _ in range(1000):
+        kernel.signal(urg)
+        kernel.signal()
+    time.sleep(1)
+    assert kernel.alive()
+    assert os.path.getsize(raw_file) > 0, "faulthandler wrote raw dumps"
+    kernel.interrupt_and_check(msg_id)
+    kernel.execute("%unload_ext ipysigtrace")
+    assert urg not in caught_signals(kernel.pid) and 12 not in caught_signals(kernel.pid)
+    assert not os.path.exists(raw_file)

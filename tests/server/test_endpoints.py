@@ -119,6 +119,7 @@ async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_server
             "loaded": True,
             "signal": "SIGUSR2",
             "can_signal": True,
+            "can_raw": True,
             "message": "ipysigtrace is loaded",
         }
         hung = client.execute(
@@ -149,3 +150,28 @@ async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_server
         assert await run(client, "child.kill()", "40 + 2") == "42"
     finally:
         client.stop_channels()
+
+
+async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_serverapp: Any) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    client = await client_for(jp_serverapp, kernel_id)
+    try:
+        await run(client, "%load_ext ipysigtrace")
+        status = await status_of(jp_fetch, kernel_id)
+        assert status["can_raw"] is True
+        code = "import itertools\ndef native():\n    return sum(itertools.repeat(1))\nnative()"
+        client.execute(code)
+        await asyncio.sleep(1.0)
+        code, body = await dump(jp_fetch, kernel_id)
+        assert code == 200, body
+        assert body["source"] == "raw"
+        snapshot = StackSnapshot.from_dict(body["snapshot"])
+        assert snapshot.kind == "raw" and "holds the GIL" in snapshot.note
+        main = next(t for t in snapshot.threads if t.runs_cell)
+        assert [f.function for f in main.frames if f.kind == "cell"] == ["<module>", "native"]
+        assert main.frames[-1].lineno == 3
+        assert pid_alive(snapshot.pid), "the kernel survived the raw signal"
+    finally:
+        client.stop_channels()
+        manager = jp_serverapp.kernel_manager
+        await manager.shutdown_kernel(kernel_id, now=True)
