@@ -1,5 +1,6 @@
 # Two entry points for a fresh clone: `make demo` and `make test`.
-# Each builds the virtual environments it needs on first use.
+# Each builds the virtual environments it needs on first use (pip, and npm for the
+# JupyterLab extension, which the Python build makes through hatch-jupyter-builder).
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,10 @@ VENV := .venv
 VENV6 := .venv-ipykernel6
 IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
 
-.PHONY: demo test test-kernel6 lint format latency clean
+.PHONY: demo terminal-demo test lint format latency clean
+
+# jupyter refuses to run as root unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +26,9 @@ $(VENV6)/.done: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.done
+	$(VENV)/bin/jupyter lab notebooks/demo.ipynb $(ALLOW_ROOT)
+
+terminal-demo: $(VENV)/.done
 	$(VENV)/bin/python -m ipysigtrace.demo
 
 lint: $(VENV)/.done
@@ -33,6 +40,7 @@ format: $(VENV)/.done
 	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
 
 test: lint $(VENV6)/.done
+	cd labextension && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
 

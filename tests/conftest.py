@@ -12,8 +12,6 @@ import pytest
 
 from harness import KERNEL_NAME, Kernel
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 
 @pytest.fixture(scope="session", autouse=True)
 def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -1,0 +1,94 @@
+/**
+ * Calls to the ipysigtrace server extension. They never touch the kernel's
+ * shell channel, so they work while a cell hangs.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { defaultErrorMessage, IDumpReply, parseDumpReply } from './model';
+
+/** The server extension's URL prefix, below the server's base URL. */
+export const API_PATH = 'ipysigtrace/api/kernels';
+
+/** A failed request: `status` is the HTTP status, 0 for a network error. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Read the `message` of a JSON error body, or null. */
+async function serverMessage(response: Response): Promise<string | null> {
+  try {
+    const body = JSON.parse(await response.text());
+    if (body && typeof body.message === 'string' && body.message) {
+      return body.message;
+    }
+  } catch {
+    // Not JSON: the route may not exist at all.
+  }
+  return null;
+}
+
+/**
+ * Ask the server for a snapshot of every thread's stack of a kernel.
+ *
+ * Resolves with the reply; rejects with an `ApiError`.
+ */
+export async function requestDump(
+  kernelId: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<IDumpReply> {
+  const url = URLExt.join(
+    settings.baseUrl,
+    API_PATH,
+    encodeURIComponent(kernelId),
+    'dump'
+  );
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(
+      url,
+      { method: 'POST', body: '{}' },
+      settings
+    );
+  } catch (error) {
+    throw new ApiError(
+      0,
+      `Could not reach the Jupyter server: ${(error as Error).message ?? error}`
+    );
+  }
+  if (!response.ok) {
+    const message = await serverMessage(response);
+    if (message === null && response.status === 404) {
+      throw new ApiError(
+        404,
+        'The ipysigtrace server extension did not answer. Is ipysigtrace ' +
+          'installed in the environment that runs the Jupyter server, and was ' +
+          'the server restarted since?'
+      );
+    }
+    throw new ApiError(
+      response.status,
+      message ?? defaultErrorMessage(response.status)
+    );
+  }
+  let data: unknown;
+  try {
+    data = await response.json();
+  } catch {
+    throw new ApiError(
+      response.status,
+      'The server answered with invalid JSON.'
+    );
+  }
+  try {
+    return parseDumpReply(data);
+  } catch (error) {
+    throw new ApiError(response.status, (error as Error).message);
+  }
+}

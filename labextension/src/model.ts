@@ -1,0 +1,408 @@
+/**
+ * The snapshot model and pure helpers (no DOM, no JupyterLab imports), so they
+ * can be unit-tested with node's test runner.
+ *
+ * The JSON form is written by `ipysigtrace.snapshot.StackSnapshot.to_dict`
+ * (format "ipysigtrace.snapshot", version 1). Unknown fields are ignored.
+ */
+
+/** Where a frame's code comes from. */
+export type FrameKind = 'cell' | 'user' | 'library' | 'machinery';
+
+/** How the summary line groups thread states. */
+export type StateGroup = 'running' | 'waiting' | 'sleeping' | 'unknown';
+
+export interface IFrame {
+  filename: string;
+  lineno: number;
+  function: string;
+  line: string;
+  /** "Cell In[7]" for a cell, "" otherwise. */
+  label: string;
+  kind: FrameKind;
+  /** This frame and the `span - 1` after it repeated `repeat` more times. */
+  repeat: number;
+  span: number;
+  /** The front end's cell id (`cell.model.id`), or "". */
+  cell_id: string;
+}
+
+export interface IThread {
+  ident: number;
+  name: string;
+  native_id: number | null;
+  daemon: boolean;
+  is_main: boolean;
+  runs_cell: boolean;
+  service: boolean;
+  state: string;
+  /** Outermost first, the running frame last. */
+  frames: IFrame[];
+}
+
+export interface ISnapshot {
+  format: string;
+  version: number;
+  /** Seconds since the epoch. */
+  time: number;
+  pid: number;
+  trigger: string;
+  kind: 'rich' | 'raw';
+  cell_thread: number | null;
+  freeze_seconds: number;
+  note: string;
+  threads: IThread[];
+}
+
+/** What `POST .../dump` answers. */
+export interface IDumpReply {
+  source: string;
+  snapshot: ISnapshot;
+}
+
+export const SNAPSHOT_FORMAT = 'ipysigtrace.snapshot';
+
+const FRAME_KINDS: readonly FrameKind[] = [
+  'cell',
+  'user',
+  'library',
+  'machinery'
+];
+
+type JSONRecord = Record<string, unknown>;
+
+function isRecord(value: unknown): value is JSONRecord {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function num(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function intOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function parseFrame(value: unknown): IFrame {
+  const raw = isRecord(value) ? value : {};
+  const kind = str(raw.kind) as FrameKind;
+  return {
+    filename: str(raw.filename, '?'),
+    lineno: num(raw.lineno),
+    function: str(raw.function, '?'),
+    line: str(raw.line),
+    label: str(raw.label),
+    kind: FRAME_KINDS.includes(kind) ? kind : 'user',
+    repeat: Math.max(0, Math.floor(num(raw.repeat))),
+    span: Math.max(1, Math.floor(num(raw.span, 1))),
+    cell_id: str(raw.cell_id)
+  };
+}
+
+function parseThread(value: unknown): IThread {
+  const raw = isRecord(value) ? value : {};
+  return {
+    ident: num(raw.ident),
+    name: str(raw.name, '?'),
+    native_id: intOrNull(raw.native_id),
+    daemon: raw.daemon === true,
+    is_main: raw.is_main === true,
+    runs_cell: raw.runs_cell === true,
+    service: raw.service === true,
+    state: str(raw.state, 'unknown'),
+    frames: Array.isArray(raw.frames) ? raw.frames.map(parseFrame) : []
+  };
+}
+
+/**
+ * Read a snapshot from JSON data, with defaults for missing fields.
+ *
+ * Throws when the data is not an ipysigtrace snapshot.
+ */
+export function parseSnapshot(value: unknown): ISnapshot {
+  if (!isRecord(value) || value.format !== SNAPSHOT_FORMAT) {
+    throw new Error(
+      'The server answered with something that is not a stack snapshot.'
+    );
+  }
+  const threads = Array.isArray(value.threads)
+    ? value.threads.map(parseThread)
+    : [];
+  return {
+    format: SNAPSHOT_FORMAT,
+    version: num(value.version, 1),
+    time: num(value.time),
+    pid: num(value.pid),
+    trigger: str(value.trigger, 'request'),
+    kind: value.kind === 'raw' ? 'raw' : 'rich',
+    cell_thread: intOrNull(value.cell_thread),
+    freeze_seconds: num(value.freeze_seconds),
+    note: str(value.note),
+    threads
+  };
+}
+
+/** Read the reply of `POST /ipysigtrace/api/kernels/<id>/dump`. */
+export function parseDumpReply(value: unknown): IDumpReply {
+  const raw = isRecord(value) ? value : {};
+  return { source: str(raw.source), snapshot: parseSnapshot(raw.snapshot) };
+}
+
+/** running, sleeping, unknown, or waiting for every kind of wait. */
+export function stateGroup(state: string): StateGroup {
+  if (state === 'running' || state === 'sleeping' || state === 'unknown') {
+    return state;
+  }
+  return 'waiting';
+}
+
+function plural(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** "7 threads: 1 running, 5 waiting, 1 sleeping". */
+export function summary(snapshot: ISnapshot): string {
+  const counts = new Map<StateGroup, number>();
+  for (const thread of snapshot.threads) {
+    const group = stateGroup(thread.state);
+    counts.set(group, (counts.get(group) ?? 0) + 1);
+  }
+  const order: StateGroup[] = ['running', 'waiting', 'sleeping', 'unknown'];
+  const parts = order
+    .filter(group => counts.has(group))
+    .map(group => `${counts.get(group)} ${group}`);
+  const head = plural(snapshot.threads.length, 'thread');
+  return parts.length ? `${head}: ${parts.join(', ')}` : head;
+}
+
+/** "12:34:56.789" in local time. */
+export function formatClock(epochSeconds: number): string {
+  const date = new Date(epochSeconds * 1000);
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return (
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:` +
+    `${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
+  );
+}
+
+/** "Stacks of process 4242 at 12:34:56.789 (request)". */
+export function snapshotTitle(snapshot: ISnapshot): string {
+  const kind = snapshot.kind === 'raw' ? 'raw dump, ' : '';
+  return (
+    `Stacks of process ${snapshot.pid} at ${formatClock(snapshot.time)} ` +
+    `(${kind}${snapshot.trigger})`
+  );
+}
+
+/** "MainThread (ident 1398, native 4242, daemon)". */
+export function threadHeading(thread: IThread): string {
+  const bits = [`ident ${thread.ident}`];
+  if (thread.native_id !== null) {
+    bits.push(`native ${thread.native_id}`);
+  }
+  if (thread.daemon) {
+    bits.push('daemon');
+  }
+  return `${thread.name} (${bits.join(', ')})`;
+}
+
+/** Whether this thread runs the cell. */
+export function runsCell(snapshot: ISnapshot, thread: IThread): boolean {
+  return thread.runs_cell || thread.ident === snapshot.cell_thread;
+}
+
+/**
+ * The threads a view lists, the one running the cell first (else the main
+ * thread), and the kernel's service threads it leaves out.
+ */
+export function visibleThreads(
+  snapshot: ISnapshot,
+  showInternals: boolean
+): { shown: IThread[]; hidden: IThread[] } {
+  const rank = (thread: IThread) =>
+    runsCell(snapshot, thread) ? 0 : thread.is_main ? 1 : 2;
+  const ordered = snapshot.threads
+    .map((thread, index) => ({ thread, index }))
+    .sort((a, b) => rank(a.thread) - rank(b.thread) || a.index - b.index)
+    .map(item => item.thread);
+  if (showInternals) {
+    return { shown: ordered, hidden: [] };
+  }
+  return {
+    shown: ordered.filter(thread => !thread.service),
+    hidden: ordered.filter(thread => thread.service)
+  };
+}
+
+/** The thread a view opens first: the cell's, else the main thread, else the first. */
+export function primaryThread(
+  threads: IThread[],
+  snapshot: ISnapshot
+): IThread | null {
+  return (
+    threads.find(t => runsCell(snapshot, t)) ??
+    threads.find(t => t.is_main) ??
+    threads[0] ??
+    null
+  );
+}
+
+/** One row of a thread's stack as a view lists it. */
+export type Row =
+  | { type: 'frame'; frame: IFrame; current: boolean }
+  | { type: 'fold'; frame: IFrame; text: string }
+  | { type: 'hidden'; count: number; text: string };
+
+/** "[... dive at line 4, 4,990 more times ...]" for a folded repeat. */
+export function foldText(frame: IFrame): string {
+  const times = frame.repeat.toLocaleString('en-US');
+  if (frame.span === 1) {
+    const name = frame.function.split('.').pop() || frame.function;
+    return `[... ${name} at line ${frame.lineno}, ${times} more times ...]`;
+  }
+  return `[... the ${frame.span} frames above, ${times} more times ...]`;
+}
+
+/** "[... 21 frames of the kernel's machinery ...]". */
+export function hiddenText(count: number): string {
+  return `[... ${plural(count, 'frame')} of the kernel's machinery ...]`;
+}
+
+/** "3 kernel threads hidden (IOPub, Heartbeat, Control)". */
+export function hiddenThreadsText(hidden: IThread[]): string {
+  const names = hidden.map(t => t.name).join(', ');
+  return `${plural(hidden.length, 'kernel thread')} hidden (${names})`;
+}
+
+/**
+ * A thread's frames as rows: runs of hidden machinery frames become one count,
+ * and a folded repeat becomes a line after the last frame of its group.
+ */
+export function rows(thread: IThread, showInternals: boolean): Row[] {
+  const out: Row[] = [];
+  const folds = new Map<number, IFrame[]>();
+  const last = thread.frames.length - 1;
+  thread.frames.forEach((frame, index) => {
+    if (frame.kind === 'machinery' && !showInternals) {
+      const count = 1 + frame.repeat * frame.span;
+      const previous = out[out.length - 1];
+      if (previous && previous.type === 'hidden') {
+        previous.count += count;
+        previous.text = hiddenText(previous.count);
+      } else {
+        out.push({ type: 'hidden', count, text: hiddenText(count) });
+      }
+    } else {
+      out.push({ type: 'frame', frame, current: index === last });
+      if (frame.repeat > 0) {
+        const end = Math.min(index + frame.span - 1, last);
+        folds.set(end, [...(folds.get(end) ?? []), frame]);
+      }
+    }
+    for (const folded of folds.get(index) ?? []) {
+      out.push({ type: 'fold', frame: folded, text: foldText(folded) });
+    }
+  });
+  return out;
+}
+
+/** 'Cell In[7], line 3' for a cell, 'File "x.py", line 3' otherwise. */
+export function frameLocation(frame: IFrame): string {
+  if (frame.label) {
+    return `${frame.label}, line ${frame.lineno}`;
+  }
+  return `File "${frame.filename}", line ${frame.lineno}`;
+}
+
+/** 'Cell In[7], line 3, in spin'. */
+export function frameTitle(frame: IFrame): string {
+  return `${frameLocation(frame)}, in ${frame.function}`;
+}
+
+/** The execution count in a label like "Cell In[7]", or null. */
+export function executionCountFromLabel(label: string): number | null {
+  const match = /\bIn\s*\[\s*(\d+)\s*\]/.exec(label);
+  return match ? Number(match[1]) : null;
+}
+
+/** What the notebook glue knows about a cell, to find a frame's cell. */
+export interface ICellInfo {
+  id: string;
+  executionCount: number | null;
+}
+
+/**
+ * The index of the cell a cell frame comes from: by cell id, else by the
+ * execution count in its label ("In[7]"); -1 when none matches.
+ */
+export function findCellIndex(cells: ICellInfo[], frame: IFrame): number {
+  if (frame.cell_id) {
+    const index = cells.findIndex(cell => cell.id === frame.cell_id);
+    if (index >= 0) {
+      return index;
+    }
+  }
+  const count = executionCountFromLabel(frame.label);
+  if (count === null) {
+    return -1;
+  }
+  return cells.findIndex(cell => cell.executionCount === count);
+}
+
+/** The snapshot as plain text, laid out like a Python traceback. */
+export function renderText(
+  snapshot: ISnapshot,
+  showInternals: boolean
+): string {
+  const { shown, hidden } = visibleThreads(snapshot, showInternals);
+  const out = [`${snapshotTitle(snapshot)}: ${summary(snapshot)}`];
+  if (snapshot.note) {
+    out.push(snapshot.note);
+  }
+  for (const thread of shown) {
+    const role = runsCell(snapshot, thread) ? ', runs the cell' : '';
+    out.push('');
+    out.push(`Thread ${threadHeading(thread)}${role}: ${thread.state}`);
+    if (!thread.frames.length) {
+      out.push('  (no Python frames)');
+    }
+    for (const row of rows(thread, showInternals)) {
+      if (row.type === 'frame') {
+        out.push(`  ${frameTitle(row.frame)}`);
+        if (row.frame.line) {
+          out.push(`    ${row.frame.line.trim()}`);
+        }
+      } else {
+        out.push(`  ${row.text}`);
+      }
+    }
+  }
+  if (hidden.length) {
+    out.push('');
+    out.push(`(${hiddenThreadsText(hidden)})`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A message for an HTTP error status when the server sent none. */
+export function defaultErrorMessage(status: number): string {
+  switch (status) {
+    case 404:
+      return 'The server does not know this kernel (it may have been shut down or restarted).';
+    case 409:
+      return 'ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook.';
+    case 429:
+      return 'Too many requests: wait a moment before asking again.';
+    case 504:
+      return (
+        'The kernel did not answer in time. Native code may hold the GIL; ' +
+        'try again, or wait for the native call to return.'
+      );
+    default:
+      return `The server answered with HTTP status ${status}.`;
+  }
+}

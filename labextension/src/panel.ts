@@ -1,0 +1,559 @@
+/**
+ * The "Stacks" panel: shows one snapshot of every thread's stack of a kernel.
+ *
+ * Every string that comes from the kernel is put in the page with
+ * `textContent`, never as HTML.
+ */
+import {
+  Clipboard,
+  ISessionContext,
+  MainAreaWidget
+} from '@jupyterlab/apputils';
+import {
+  bugIcon,
+  copyIcon,
+  refreshIcon,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { ApiError, requestDump } from './api';
+import {
+  frameTitle,
+  hiddenThreadsText,
+  IDumpReply,
+  IFrame,
+  IThread,
+  primaryThread,
+  renderText,
+  rows,
+  runsCell,
+  snapshotTitle,
+  stateGroup,
+  summary,
+  threadHeading,
+  visibleThreads
+} from './model';
+
+/** How often auto-refresh asks for a new snapshot, in milliseconds. */
+export const AUTO_REFRESH_MS = 2000;
+
+/** The notebook or console whose kernel a panel shows. */
+export interface IStacksSource {
+  /** The notebook or console panel. */
+  readonly widget: Widget;
+  readonly sessionContext: ISessionContext;
+  /** Show a cell frame's line in the notebook; false when its cell is gone. */
+  revealFrame?(frame: IFrame): boolean;
+}
+
+/** What the panel shows when it has no snapshot. */
+type Failure = { status: number; message: string };
+
+const CLASS = {
+  panel: 'jp-ipysigtrace-panel',
+  view: 'jp-ipysigtrace-view',
+  header: 'jp-ipysigtrace-header',
+  status: 'jp-ipysigtrace-status',
+  banner: 'jp-ipysigtrace-banner',
+  error: 'jp-ipysigtrace-error',
+  thread: 'jp-ipysigtrace-thread',
+  frame: 'jp-ipysigtrace-frame',
+  badge: 'jp-ipysigtrace-badge'
+};
+
+/** Make an element with a class and, optionally, text (set as textContent). */
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+/** The body of the panel: the header, the banners and one section per thread. */
+export class StacksView extends Widget {
+  constructor(readonly source: IStacksSource) {
+    super();
+    this.addClass(CLASS.view);
+    this.node.tabIndex = -1;
+    source.sessionContext.statusChanged.connect(this._onStatus, this);
+    this._render();
+  }
+
+  /** The last reply, if the last request succeeded. */
+  get reply(): IDumpReply | null {
+    return this._reply;
+  }
+
+  get showInternals(): boolean {
+    return this._showInternals;
+  }
+
+  set showInternals(value: boolean) {
+    this._showInternals = value;
+    this._render();
+  }
+
+  get autoRefresh(): boolean {
+    return this._timer !== null;
+  }
+
+  set autoRefresh(value: boolean) {
+    if (value === this.autoRefresh || this.isDisposed) {
+      return;
+    }
+    if (value) {
+      this._timer = window.setInterval(() => {
+        // Skip ticks while hidden (a background tab, a collapsed sidebar)
+        // and while the last request has not answered yet.
+        if (this.isVisible && !this._busy) {
+          void this.refresh();
+        }
+      }, AUTO_REFRESH_MS);
+    } else {
+      window.clearInterval(this._timer!);
+      this._timer = null;
+    }
+  }
+
+  /** Ask the server for a new snapshot and show it. */
+  async refresh(): Promise<void> {
+    const kernel = this.source.sessionContext.session?.kernel;
+    const ticket = ++this._ticket;
+    if (!kernel) {
+      this._failure = {
+        status: 0,
+        message: 'This notebook has no running kernel.'
+      };
+      this._reply = null;
+      this._status = '';
+      this._render();
+      return;
+    }
+    this._busy = true;
+    this._setStatus('Asking the kernel for its stacks…');
+    try {
+      const reply = await requestDump(kernel.id);
+      if (ticket === this._ticket && !this.isDisposed) {
+        this._reply = reply;
+        this._failure = null;
+        this._status = '';
+      }
+    } catch (error) {
+      if (ticket === this._ticket && !this.isDisposed) {
+        this._failure =
+          error instanceof ApiError
+            ? { status: error.status, message: error.message }
+            : { status: 0, message: String(error) };
+        // Keep the last snapshot below the error, except when the kernel
+        // is another one now (not loaded, unknown).
+        if (this._failure.status === 404 || this._failure.status === 409) {
+          this._reply = null;
+        }
+        this._status = '';
+      }
+    } finally {
+      this._busy = false;
+    }
+    if (!this.isDisposed) {
+      this._render();
+    }
+  }
+
+  /** Copy the snapshot as plain text; false when there is nothing to copy. */
+  copyText(): boolean {
+    if (!this._reply) {
+      this._setStatus('Nothing to copy yet: take a snapshot first.');
+      return false;
+    }
+    Clipboard.copyToSystem(
+      renderText(this._reply.snapshot, this._showInternals)
+    );
+    this._setStatus('Copied to the clipboard.');
+    return true;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.autoRefresh = false;
+    this.source.sessionContext.statusChanged.disconnect(this._onStatus, this);
+    super.dispose();
+  }
+
+  private _onStatus(): void {
+    if (this._loadButton) {
+      const enabled = this._canLoad();
+      this._loadButton.disabled = !enabled;
+      this._loadHint!.textContent =
+        enabled || this._loading
+          ? ''
+          : 'The kernel is busy: this works once it is idle ' +
+            '(when the cell ends or is interrupted).';
+    }
+  }
+
+  private _setStatus(text: string): void {
+    this._status = text;
+    if (this._statusNode) {
+      this._statusNode.textContent = text;
+    }
+  }
+
+  /** Whether "Load it now" may run: only when the kernel is idle. */
+  private _canLoad(): boolean {
+    const kernel = this.source.sessionContext.session?.kernel;
+    return !!kernel && kernel.status === 'idle' && !this._loading;
+  }
+
+  private async _loadExtension(): Promise<void> {
+    const kernel = this.source.sessionContext.session?.kernel;
+    if (!kernel || !this._canLoad()) {
+      return;
+    }
+    this._loading = true;
+    this._onStatus();
+    this._setStatus('Loading ipysigtrace in the kernel…');
+    try {
+      const future = kernel.requestExecute({
+        code: '%load_ext ipysigtrace',
+        silent: false,
+        store_history: false
+      });
+      const reply = await future.done;
+      const content = reply.content;
+      if (content.status !== 'ok') {
+        const detail =
+          content.status === 'error'
+            ? `: ${content.ename}: ${content.evalue}`
+            : '';
+        this._setStatus(`%load_ext ipysigtrace failed in the kernel${detail}`);
+        return;
+      }
+    } catch (error) {
+      this._setStatus(`Could not load ipysigtrace: ${String(error)}`);
+      return;
+    } finally {
+      this._loading = false;
+      this._onStatus();
+    }
+    await this.refresh();
+  }
+
+  /** Rebuild the whole view from the current state. */
+  private _render(): void {
+    const scroll = this.node.scrollTop;
+    // Remember which sections the user opened or closed.
+    this.node.querySelectorAll('details[data-ident]').forEach(node => {
+      const details = node as HTMLDetailsElement;
+      const ident = details.dataset.ident!;
+      if (String(details.open) === details.dataset.defaultOpen) {
+        this._open.delete(ident);
+      } else {
+        this._open.set(ident, details.open);
+      }
+    });
+    this.node.replaceChildren();
+    this._loadButton = null;
+
+    this._statusNode = el('div', CLASS.status, this._status);
+    this._statusNode.setAttribute('aria-live', 'polite');
+
+    if (this._failure) {
+      this.node.append(this._renderFailure(this._failure));
+    }
+    if (this._reply) {
+      if (this._failure) {
+        this.node.append(
+          el('div', 'jp-ipysigtrace-stale', 'The last snapshot that worked:')
+        );
+      }
+      this._renderReply(this._reply);
+    } else {
+      this.node.append(this._statusNode);
+    }
+    this.node.scrollTop = scroll;
+  }
+
+  private _renderFailure(failure: Failure): HTMLElement {
+    const box = el('div', `${CLASS.banner} ${CLASS.error}`);
+    box.setAttribute('role', 'alert');
+    if (failure.status === 409) {
+      box.append(
+        el(
+          'p',
+          'jp-ipysigtrace-banner-title',
+          'ipysigtrace is not loaded in this kernel'
+        )
+      );
+      box.append(el('p', '', failure.message));
+      const button = el(
+        'button',
+        'jp-Button jp-mod-styled jp-mod-accept jp-ipysigtrace-load',
+        'Load it now'
+      );
+      button.title =
+        'Run %load_ext ipysigtrace in the kernel (only while it is idle)';
+      button.addEventListener('click', () => void this._loadExtension());
+      this._loadButton = button;
+      this._loadHint = el('span', 'jp-ipysigtrace-load-hint');
+      box.append(button, this._loadHint);
+      this._onStatus();
+    } else {
+      const title =
+        failure.status === 0
+          ? 'No snapshot'
+          : `No snapshot (HTTP ${failure.status})`;
+      box.append(el('p', 'jp-ipysigtrace-banner-title', title));
+      box.append(el('p', '', failure.message));
+    }
+    return box;
+  }
+
+  private _renderReply(reply: IDumpReply): void {
+    const snapshot = reply.snapshot;
+    const header = el('div', CLASS.header);
+    header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
+    header.append(el('span', 'jp-ipysigtrace-summary', summary(snapshot)));
+    if (reply.source) {
+      header.append(el('span', 'jp-ipysigtrace-source', `via ${reply.source}`));
+    }
+    this.node.append(header);
+    if (snapshot.note) {
+      this.node.append(el('div', 'jp-ipysigtrace-note', snapshot.note));
+    }
+    if (snapshot.kind === 'raw') {
+      this.node.append(this._rawBanner());
+    }
+    this.node.append(this._statusNode!);
+
+    const { shown, hidden } = visibleThreads(snapshot, this._showInternals);
+    const first = primaryThread(shown, snapshot);
+    for (const thread of shown) {
+      this.node.append(
+        this._renderThread(thread, runsCell(snapshot, thread), thread === first)
+      );
+    }
+    if (hidden.length) {
+      this.node.append(
+        el(
+          'div',
+          'jp-ipysigtrace-hidden-threads',
+          `${hiddenThreadsText(hidden)}: "Show kernel internals" shows them.`
+        )
+      );
+    }
+    if (!snapshot.threads.length) {
+      this.node.append(
+        el('div', 'jp-ipysigtrace-empty', 'The snapshot has no threads.')
+      );
+    }
+  }
+
+  private _rawBanner(): HTMLElement {
+    const box = el('div', `${CLASS.banner} jp-ipysigtrace-raw`);
+    box.setAttribute('role', 'status');
+    box.append(
+      el('p', 'jp-ipysigtrace-banner-title', 'Native code holds the GIL')
+    );
+    box.append(
+      el(
+        'p',
+        '',
+        'The cell is inside native code (a C extension, or a builtin such as ' +
+          'sum() over an endless iterator) that does not release the GIL, so no ' +
+          'Python thread can run. This is a raw dump written by faulthandler: it ' +
+          'has fewer details.'
+      )
+    );
+    box.append(
+      el(
+        'p',
+        '',
+        'Interrupt Kernel may not help until the native call returns. Wait for it ' +
+          'to finish; if it never returns, restart the kernel (its variables are lost).'
+      )
+    );
+    return box;
+  }
+
+  private _renderThread(
+    thread: IThread,
+    cell: boolean,
+    first: boolean
+  ): HTMLElement {
+    const details = el('details', CLASS.thread);
+    const key = String(thread.ident);
+    details.dataset.ident = key;
+    details.dataset.defaultOpen = String(first);
+    details.open = this._open.get(key) ?? first;
+    if (cell) {
+      details.classList.add('jp-ipysigtrace-thread-cell');
+    }
+
+    const summaryNode = el('summary', 'jp-ipysigtrace-thread-summary');
+    summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
+    summaryNode.append(
+      el(
+        'span',
+        'jp-ipysigtrace-thread-meta',
+        threadHeading(thread).slice(thread.name.length)
+      )
+    );
+    if (cell) {
+      summaryNode.append(
+        el('span', 'jp-ipysigtrace-thread-role', 'runs the cell')
+      );
+    }
+    const badge = el(
+      'span',
+      `${CLASS.badge} jp-ipysigtrace-state-${stateGroup(thread.state)}`,
+      thread.state
+    );
+    summaryNode.append(badge);
+    details.append(summaryNode);
+
+    const list = el('div', 'jp-ipysigtrace-frames');
+    if (!thread.frames.length) {
+      list.append(el('div', 'jp-ipysigtrace-empty', '(no Python frames)'));
+    }
+    for (const row of rows(thread, this._showInternals)) {
+      if (row.type === 'frame') {
+        list.append(this._renderFrame(row.frame, row.current));
+      } else {
+        list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
+      }
+    }
+    details.append(list);
+    return details;
+  }
+
+  private _renderFrame(frame: IFrame, current: boolean): HTMLElement {
+    // frame.kind was checked against the known kinds by parseSnapshot.
+    const node = el('div', `${CLASS.frame} ${CLASS.frame}-${frame.kind}`);
+    if (current) {
+      node.classList.add('jp-ipysigtrace-frame-current');
+    }
+    node.append(el('div', 'jp-ipysigtrace-location', frameTitle(frame)));
+    if (frame.line) {
+      node.append(el('pre', 'jp-ipysigtrace-source', frame.line.trim()));
+    }
+    const reveal = this.source.revealFrame?.bind(this.source);
+    if (frame.kind === 'cell' && reveal) {
+      node.tabIndex = 0;
+      node.setAttribute('role', 'button');
+      node.title = 'Show this line in the notebook';
+      const go = () => {
+        if (!reveal(frame)) {
+          this._setStatus('That cell is not in this notebook any more.');
+        }
+      };
+      node.addEventListener('click', go);
+      node.addEventListener('keydown', event => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          go();
+        }
+      });
+    }
+    return node;
+  }
+
+  private _reply: IDumpReply | null = null;
+  private _failure: Failure | null = null;
+  private _status = 'Press Refresh to take a snapshot.';
+  private _statusNode: HTMLElement | null = null;
+  private _loadButton: HTMLButtonElement | null = null;
+  private _loadHint: HTMLElement | null = null;
+  private _showInternals = false;
+  private _timer: number | null = null;
+  private _busy = false;
+  private _loading = false;
+  private _ticket = 0;
+  private _open = new Map<string, boolean>();
+}
+
+/** The main-area widget: a toolbar above a `StacksView`. */
+export class StacksPanel extends MainAreaWidget<StacksView> {
+  constructor(source: IStacksSource) {
+    super({ content: new StacksView(source) });
+    this.addClass(CLASS.panel);
+    this.id = `ipysigtrace-stacks-${source.widget.id}`;
+    this.title.icon = bugIcon;
+    this.title.closable = true;
+    this.title.caption = "Every thread's stack of the kernel (ipysigtrace)";
+    this._syncTitle();
+    source.widget.title.changed.connect(this._syncTitle, this);
+
+    const view = this.content;
+    // Some versions of ToolbarButton flip `pressed` on every click: set it
+    // after each click so only the two toggles ever look pressed.
+    const refresh: ToolbarButton = new ToolbarButton({
+      icon: refreshIcon,
+      label: 'Refresh',
+      tooltip: 'Take a new snapshot (does not interrupt the kernel)',
+      className: 'jp-ipysigtrace-refresh',
+      onClick: () => {
+        refresh.pressed = false;
+        void view.refresh();
+      }
+    });
+    const auto: ToolbarButton = new ToolbarButton({
+      label: 'Auto-refresh',
+      tooltip: `Take a snapshot every ${AUTO_REFRESH_MS / 1000} s`,
+      className: 'jp-ipysigtrace-auto',
+      pressed: false,
+      onClick: () => {
+        view.autoRefresh = !view.autoRefresh;
+        auto.pressed = view.autoRefresh;
+      }
+    });
+    const internals: ToolbarButton = new ToolbarButton({
+      label: 'Show kernel internals',
+      tooltip: "Show the kernel's own threads and frames",
+      className: 'jp-ipysigtrace-internals',
+      pressed: false,
+      onClick: () => {
+        view.showInternals = !view.showInternals;
+        internals.pressed = view.showInternals;
+      }
+    });
+    const copy: ToolbarButton = new ToolbarButton({
+      icon: copyIcon,
+      label: 'Copy as text',
+      tooltip: 'Copy the stacks as plain text, like a traceback',
+      className: 'jp-ipysigtrace-copy',
+      onClick: () => {
+        copy.pressed = false;
+        view.copyText();
+      }
+    });
+    this.toolbar.addItem('refresh', refresh);
+    this.toolbar.addItem('auto-refresh', auto);
+    this.toolbar.addItem('internals', internals);
+    this.toolbar.addItem('copy', copy);
+  }
+
+  get source(): IStacksSource {
+    return this.content.source;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.source.widget.title.changed.disconnect(this._syncTitle, this);
+    super.dispose();
+  }
+
+  private _syncTitle(): void {
+    this.title.label = `Stacks: ${this.source.widget.title.label}`;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Unit tests of the pure helpers in src/model.ts: `npm test` (node's test runner).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  executionCountFromLabel,
+  findCellIndex,
+  frameTitle,
+  IFrame,
+  parseDumpReply,
+  parseSnapshot,
+  renderText,
+  rows,
+  summary,
+  visibleThreads
+} from '../src/model';
+
+function frame(extra: Partial<IFrame>): Record<string, unknown> {
+  return {
+    filename: '/usr/lib/python3/threading.py',
+    lineno: 1,
+    function: 'f',
+    line: '',
+    label: '',
+    kind: 'library',
+    repeat: 0,
+    span: 1,
+    cell_id: '',
+    ...extra
+  };
+}
+
+const SNAPSHOT = {
+  format: 'ipysigtrace.snapshot',
+  version: 1,
+  time: 1764320000.1,
+  pid: 4242,
+  trigger: 'request',
+  kind: 'rich',
+  cell_thread: 1398,
+  freeze_seconds: 0.0004,
+  note: '',
+  future_field: { anything: true },
+  threads: [
+    {
+      ident: 77,
+      name: 'IOPub',
+      native_id: null,
+      daemon: true,
+      is_main: false,
+      runs_cell: false,
+      service: true,
+      state: 'waiting for I/O',
+      frames: [frame({ kind: 'machinery', function: 'poll' })]
+    },
+    {
+      ident: 55,
+      name: 'worker',
+      native_id: 4250,
+      daemon: false,
+      is_main: false,
+      runs_cell: false,
+      service: false,
+      state: 'waiting for a lock',
+      frames: [frame({ function: 'wait', line: 'waiter.acquire()' })]
+    },
+    {
+      ident: 1398,
+      name: 'MainThread',
+      native_id: 4242,
+      daemon: false,
+      is_main: true,
+      runs_cell: true,
+      service: false,
+      state: 'running',
+      frames: [
+        frame({ kind: 'machinery', function: 'run_cell' }),
+        frame({ kind: 'machinery', function: 'run_code', repeat: 0 }),
+        frame({
+          filename: '/tmp/ipykernel_1/123.py',
+          lineno: 4,
+          function: 'dive',
+          line: '    return dive(n + 1)',
+          label: 'Cell In[7]',
+          kind: 'cell',
+          repeat: 4990,
+          cell_id: 'abc-123',
+          unknown_key: 1
+        } as Partial<IFrame>),
+        frame({
+          filename: '/tmp/ipykernel_1/123.py',
+          lineno: 3,
+          function: 'spin',
+          line: 'while True: pass',
+          label: 'Cell In[7]',
+          kind: 'cell',
+          cell_id: 'abc-123'
+        })
+      ]
+    }
+  ]
+};
+
+test('parseSnapshot tolerates unknown fields and fills defaults', () => {
+  const snapshot = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [{}]
+  });
+  assert.equal(snapshot.kind, 'rich');
+  assert.equal(snapshot.cell_thread, null);
+  assert.equal(snapshot.threads[0].state, 'unknown');
+  assert.deepEqual(snapshot.threads[0].frames, []);
+  const full = parseSnapshot(SNAPSHOT);
+  assert.equal(full.threads.length, 3);
+  assert.equal(full.threads[2].frames[2].cell_id, 'abc-123');
+});
+
+test('parseSnapshot rejects other data and unknown frame kinds fall back', () => {
+  assert.throws(() => parseSnapshot({ format: 'other' }));
+  assert.throws(() => parseSnapshot(null));
+  const odd = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [{ frames: [{ kind: '<img src=x onerror=alert(1)>' }] }]
+  });
+  assert.equal(odd.threads[0].frames[0].kind, 'user');
+});
+
+test('parseDumpReply reads source and snapshot', () => {
+  const reply = parseDumpReply({ source: 'control', snapshot: SNAPSHOT });
+  assert.equal(reply.source, 'control');
+  assert.equal(reply.snapshot.pid, 4242);
+});
+
+test('summary groups states', () => {
+  assert.equal(
+    summary(parseSnapshot(SNAPSHOT)),
+    '3 threads: 1 running, 2 waiting'
+  );
+});
+
+test('visibleThreads puts the cell thread first and hides service threads', () => {
+  const snapshot = parseSnapshot(SNAPSHOT);
+  const { shown, hidden } = visibleThreads(snapshot, false);
+  assert.deepEqual(
+    shown.map(t => t.name),
+    ['MainThread', 'worker']
+  );
+  assert.deepEqual(
+    hidden.map(t => t.name),
+    ['IOPub']
+  );
+  assert.equal(visibleThreads(snapshot, true).shown.length, 3);
+});
+
+test('rows fold machinery and repeats', () => {
+  const main = parseSnapshot(SNAPSHOT).threads[2];
+  const out = rows(main, false);
+  assert.deepEqual(
+    out.map(r => r.type),
+    ['hidden', 'frame', 'fold', 'frame']
+  );
+  assert.equal(
+    out[0].type === 'hidden' && out[0].text,
+    "[... 2 frames of the kernel's machinery ...]"
+  );
+  assert.equal(
+    out[2].type === 'fold' && out[2].text,
+    '[... dive at line 4, 4,990 more times ...]'
+  );
+  assert.equal(out[3].type === 'frame' && out[3].current, true);
+  assert.equal(rows(main, true).length, 5);
+});
+
+test('a fold of several frames comes after the last frame of its group', () => {
+  const thread = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [
+      {
+        frames: [
+          frame({ kind: 'user', function: 'a', repeat: 1000, span: 2 }),
+          frame({ kind: 'user', function: 'b' }),
+          frame({ kind: 'user', function: 'c' })
+        ]
+      }
+    ]
+  }).threads[0];
+  const out = rows(thread, false);
+  assert.deepEqual(
+    out.map(r => r.type),
+    ['frame', 'frame', 'fold', 'frame']
+  );
+  assert.equal(
+    out[2].type === 'fold' && out[2].text,
+    '[... the 2 frames above, 1,000 more times ...]'
+  );
+});
+
+test('frame titles look like a traceback', () => {
+  const main = parseSnapshot(SNAPSHOT).threads[2];
+  assert.equal(frameTitle(main.frames[3]), 'Cell In[7], line 3, in spin');
+  assert.equal(
+    frameTitle(main.frames[0]),
+    'File "/usr/lib/python3/threading.py", line 1, in run_cell'
+  );
+});
+
+test("finding a frame's cell by id, then by execution count", () => {
+  const cells = [
+    { id: 'x', executionCount: 6 },
+    { id: 'abc-123', executionCount: null },
+    { id: 'z', executionCount: 7 }
+  ];
+  const main = parseSnapshot(SNAPSHOT).threads[2];
+  assert.equal(findCellIndex(cells, main.frames[3]), 1);
+  const noId = { ...main.frames[3], cell_id: '' };
+  assert.equal(findCellIndex(cells, noId), 2);
+  assert.equal(findCellIndex(cells, { ...noId, label: '' }), -1);
+  assert.equal(executionCountFromLabel('Cell In[12]'), 12);
+  assert.equal(executionCountFromLabel('Cell In[ ]'), null);
+});
+
+test('renderText is a plain traceback-like text', () => {
+  const text = renderText(parseSnapshot(SNAPSHOT), false);
+  assert.match(
+    text,
+    /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 3 threads/
+  );
+  assert.match(
+    text,
+    /Thread MainThread \(ident 1398, native 4242\), runs the cell: running/
+  );
+  assert.match(
+    text,
+    / {2}Cell In\[7\], line 3, in spin\n {4}while True: pass\n/
+  );
+  assert.match(text, /\(1 kernel thread hidden \(IOPub\)\)\n$/);
+  assert.ok(text.indexOf('MainThread') < text.indexOf('worker'));
+});

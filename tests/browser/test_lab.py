@@ -1,0 +1,92 @@
+"""Kernel > Dump Kernel Stacks on a hung cell, in JupyterLab 4 and Notebook 7."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import ARTIFACTS, TOKEN
+
+pytestmark = pytest.mark.browser
+
+
+def run_cells_until_the_hang(page: Page) -> None:
+    """Run %load_ext, the helper cell, and start hang 1 (the pure-Python loop)."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect(cells.nth(1)).to_contain_text("%load_ext ipysigtrace")
+    loaded = cells.nth(1).locator(".jp-OutputArea", has_text="handler and watcher installed")
+    for _ in range(3):  # a fresh page may take a moment before it takes keys
+        cells.nth(1).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(loaded).to_be_visible(timeout=15_000)
+            break
+        except AssertionError:
+            continue
+    expect(loaded).to_be_visible()
+    for _ in range(3):  # the helper, a markdown cell, the spin cell
+        page.keyboard.press("Shift+Enter")
+    expect(cells.nth(4).locator(".jp-InputPrompt")).to_contain_text("[*]")
+    page.wait_for_timeout(1000)
+
+
+def dump_from_the_kernel_menu(page: Page) -> None:
+    page.locator(".lm-MenuBar-item", has_text="Kernel").first.click()
+    item = page.locator(".lm-Menu-item", has_text="Dump Kernel Stacks")
+    labels = page.locator(".lm-Menu-item .lm-Menu-itemLabel").all_inner_texts()
+    interrupt = next(i for i, t in enumerate(labels) if t.startswith("Interrupt Kernel"))
+    assert labels[interrupt + 1] == "Dump Kernel Stacks", labels
+    item.click()
+
+
+def check_panel_and_jump(page: Page, shot: str) -> None:
+    panel = page.locator(".jp-ipysigtrace-panel")
+    expect(panel).to_be_visible()
+    cell_frame = panel.locator(".jp-ipysigtrace-frame-cell", has_text="spin").first
+    expect(cell_frame).to_be_visible(timeout=15_000)
+    expect(cell_frame).to_contain_text(re.compile(r"Cell In\[\d+\], line \d+"))
+    expect(panel).to_contain_text("runs the cell")
+    page.screenshot(path=str(ARTIFACTS / shot))
+    page.locator(".jp-Notebook .jp-Cell").nth(1).click()  # move the selection away first
+    cell_frame.click()
+    active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    expect(active).to_contain_text("def spin():")
+
+
+def interrupt(page: Page) -> None:
+    page.locator(".jp-Notebook").first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("i")
+    page.keyboard.press("i")
+    expect(page.locator(".jp-Notebook")).to_contain_text("KeyboardInterrupt", timeout=20_000)
+
+
+def shut_down_kernels(page: Page, url: str) -> None:
+    for kernel in page.request.get(f"{url}/api/kernels?token={TOKEN}").json():
+        page.request.delete(f"{url}/api/kernels/{kernel['id']}?token={TOKEN}")
+
+
+def test_jupyterlab(page: Page, lab_server: str) -> None:
+    page.goto(f"{lab_server}/lab/tree/demo.ipynb?token={TOKEN}")
+    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    run_cells_until_the_hang(page)
+    dump_from_the_kernel_menu(page)
+    expect(page.locator(".lm-TabBar-tab", has_text="Stacks: demo.ipynb")).to_be_visible()
+    check_panel_and_jump(page, "jupyterlab-stacks-panel.png")
+    interrupt(page)
+    shut_down_kernels(page, lab_server)
+
+
+def test_notebook7(page: Page, lab_server: str) -> None:
+    page.goto(f"{lab_server}/notebooks/demo.ipynb?token={TOKEN}")
+    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(2000)
+    run_cells_until_the_hang(page)
+    dump_from_the_kernel_menu(page)
+    check_panel_and_jump(page, "notebook7-stacks-panel.png")
+    interrupt(page)
+    shut_down_kernels(page, lab_server)
