@@ -18,15 +18,27 @@ class Hidden:
 
 
 @dataclass
+class Fold:
+    """The folded repeats of a group of frames, shown after the group's last frame."""
+
+    first: FrameRecord
+
+
+@dataclass
 class ViewOptions:
     """Choices shared by every renderer."""
 
     show_machinery: bool = False
 
 
-def rows(thread: ThreadStack, options: ViewOptions) -> list[FrameRecord | Hidden]:
-    """The thread's frames as a view lists them: hidden machinery runs become a count."""
-    out: list[FrameRecord | Hidden] = []
+def rows(thread: ThreadStack, options: ViewOptions) -> list[FrameRecord | Hidden | Fold]:
+    """The thread's frames as a view lists them.
+
+    Runs of hidden machinery frames become one count; folded repeats become a Fold row
+    after the last frame of the repeated group.
+    """
+    out: list[FrameRecord | Hidden | Fold] = []
+    pending: list[tuple[int, Fold]] = []  # (frames left in the group, its fold)
     for frame in thread.frames:
         if frame.kind == "machinery" and not options.show_machinery:
             if out and isinstance(out[-1], Hidden):
@@ -35,6 +47,16 @@ def rows(thread: ThreadStack, options: ViewOptions) -> list[FrameRecord | Hidden
                 out.append(Hidden(1 + frame.repeat * frame.span))
         else:
             out.append(frame)
+        if frame.repeat:
+            pending.append((frame.span, Fold(frame)))
+        still = []
+        for left, fold in pending:
+            if left == 1:
+                out.append(fold)
+            else:
+                still.append((left - 1, fold))
+        pending = still
+    out.extend(fold for _, fold in pending)
     return out
 
 

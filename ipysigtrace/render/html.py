@@ -19,6 +19,7 @@ from pygments.lexers.python import PythonLexer
 
 from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
 from .common import (
+    Fold,
     Hidden,
     ViewOptions,
     fold_text,
@@ -82,6 +83,10 @@ def _thread(thread: ThreadStack, options: ViewOptions, open_: bool) -> str:
     for row in rows(thread, options):
         if isinstance(row, Hidden):
             body.append(f'<div style="{_MUTED} margin-left: 1em;">{escape(hidden_text(row))}</div>')
+        elif isinstance(row, Fold):
+            body.append(
+                f'<div style="{_MUTED} margin-left: 2em;">{escape(fold_text(row.first))}</div>'
+            )
         else:
             body.append(_frame(row))
     if not thread.frames:
@@ -100,6 +105,4 @@ def _frame(frame: FrameRecord) -> str:
         code = highlight(frame.line, _LEXER, _FORMATTER).rstrip("\n")
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
     html.append("</div>")
-    if frame.repeat:
-        html.append(f'<div style="{_MUTED} margin-left: 2em;">{escape(fold_text(frame))}</div>')
     return "".join(html)

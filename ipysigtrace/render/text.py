@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..snapshot import StackSnapshot
 from .common import (
+    Fold,
     Hidden,
     ViewOptions,
     fold_text,
@@ -33,13 +34,12 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
         for row in rows(thread, options):
             if isinstance(row, Hidden):
                 out.append(f"  {hidden_text(row)}")
-                continue
-            function = row.function
-            out.append(f"  {row.location}, in {function}")
-            if row.line:
-                out.append(f"    {row.line}")
-            if row.repeat:
-                out.append(f"  {fold_text(row)}")
+            elif isinstance(row, Fold):
+                out.append(f"  {fold_text(row.first)}")
+            else:
+                out.append(f"  {row.location}, in {row.function}")
+                if row.line:
+                    out.append(f"    {row.line}")
     if hidden:
         out.append("")
         out.append(f"({hidden_threads_text(hidden)})")

@@ -92,3 +92,16 @@ def test_every_format_renders(fmt: str) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render(snapshot(), "xml")
+
+
+def test_a_folded_group_is_shown_after_its_last_frame() -> None:
+    frames = [
+        FrameRecord("/x.py", 1, "ping", "pong()", repeat=1000, span=2),
+        FrameRecord("/x.py", 5, "pong", "ping()"),
+        FrameRecord("/x.py", 9, "bottom", "wait()"),
+    ]
+    thread = ThreadStack(1, "MainThread", frames=frames)
+    text = render(StackSnapshot(0.0, 1, [thread]), "text")
+    lines = [line.strip() for line in text.splitlines()]
+    fold = lines.index("[... the 2 frames above, 1,000 more times ...]")
+    assert lines[fold - 1] == "ping()" and lines[fold + 1].startswith('File "/x.py", line 9')
