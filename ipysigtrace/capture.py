@@ -24,8 +24,10 @@ import tokenize  # noqa: F401  (linecache imports it lazily; import it before an
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import CodeType
+from typing import Any
 
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .values import safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
@@ -50,7 +52,7 @@ MACHINERY_MODULES = (
 # Fold a run of frames when this many (or more) repeats of it sit back to back.
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_SPAN = 4
-CONTEXT_LINES = 2
+LOCALS_DEPTH = 30  # innermost frames per thread whose locals are kept
 
 
 @dataclass
@@ -62,15 +64,22 @@ class FrozenStacks:
     threads: dict[int, tuple[str, int | None, bool]]
     main_ident: int | None
     seconds: float
+    # With locals asked for: each stack's namespaces, aligned with its frames, for the
+    # innermost LOCALS_DEPTH frames (None elsewhere).
+    namespaces: dict[int, list[dict[str, Any] | None]] | None = None
 
 
 def freeze(
-    skip_idents: Iterable[int] = (), skip_top: frozenset[CodeType] = frozenset()
+    skip_idents: Iterable[int] = (),
+    skip_top: frozenset[CodeType] = frozenset(),
+    with_locals: bool = False,
 ) -> FrozenStacks:
     """Walk every thread's frames now. Safe anywhere: no I/O, no locks, no user code.
 
     ``skip_idents`` leaves threads out (the watcher itself); ``skip_top`` drops frames of
-    these code objects from the top of a stack (our own signal handler).
+    these code objects from the top of a stack (our own signal handler). ``with_locals``
+    also keeps references to the innermost frames' namespaces (``f_locals`` is filled in
+    C, no user code runs); they are only formatted later, safely (``values.py``).
     """
     start = time.perf_counter()
     now = time.time()
@@ -79,19 +88,28 @@ def freeze(
     active = dict(threading._active)  # type: ignore[attr-defined]
     skip = set(skip_idents)
     stacks: dict[int, list[RawFrame]] = {}
+    namespaces: dict[int, list[dict[str, Any] | None]] = {}
     top = frame = None
     for ident, top in frames.items():
         if ident in skip:
             continue
         chain: list[RawFrame] = []
+        spaces: list[dict[str, Any] | None] = []
         frame = top
         while frame is not None:
             chain.append((frame.f_code, frame.f_lineno or 0))
+            if with_locals:
+                spaces.append(frame.f_locals if len(spaces) < LOCALS_DEPTH else None)
             frame = frame.f_back
         while chain and chain[0][0] in skip_top:
             del chain[0]
+            if spaces:
+                del spaces[0]
         chain.reverse()
         stacks[ident] = chain
+        if with_locals:
+            spaces.reverse()
+            namespaces[ident] = spaces
     del frames, top, frame  # hold no frame (and so no locals) longer than needed
     threads = {}
     for ident, thread in active.items():
@@ -108,6 +126,7 @@ def freeze(
         threads=threads,
         main_ident=main.ident,
         seconds=time.perf_counter() - start,
+        namespaces=namespaces if with_locals else None,
     )
 
 
@@ -172,9 +191,9 @@ def _module_roots(names: Iterable[str]) -> list[str]:
     return roots
 
 
-def fold(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
-    """Fold back-to-back repeats: returns (frame, repeat, span) for each frame kept."""
-    out: list[tuple[RawFrame, int, int]] = []
+def fold(chain: list[RawFrame]) -> list[tuple[int, int, int]]:
+    """Fold back-to-back repeats: returns (index, repeat, span) for each frame kept."""
+    out: list[tuple[int, int, int]] = []
     i, n = 0, len(chain)
     while i < n:
         best_span, best_repeat = 1, 0
@@ -190,11 +209,11 @@ def fold(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
             if repeat >= FOLD_MIN_REPEATS and repeat * span > best_repeat * best_span:
                 best_span, best_repeat = span, repeat
         if best_repeat:
-            out.append((chain[i], best_repeat, best_span))
-            out.extend((f, 0, 1) for f in chain[i + 1 : i + best_span])
+            out.append((i, best_repeat, best_span))
+            out.extend((k, 0, 1) for k in range(i + 1, i + best_span))
             i += best_span * (best_repeat + 1)
         else:
-            out.append((chain[i], 0, 1))
+            out.append((i, 0, 1))
             i += 1
     return out
 
@@ -213,11 +232,17 @@ def resolve(
     for ident, chain in frozen.stacks.items():
         name, native_id, daemon = frozen.threads.get(ident, (f"Thread-{ident}", None, False))
         records = []
-        for raw, repeat, span in fold(chain):
+        spaces = frozen.namespaces.get(ident) if frozen.namespaces else None
+        for index, repeat, span in fold(chain):
+            raw = chain[index]
             base = cache.get(raw)
             if base is None:
                 base = cache[raw] = _record(raw, classifier)
-            records.append(_copy(base, repeat, span))
+            record = _copy(base, repeat, span)
+            space = spaces[index] if spaces else None
+            if space is not None and record.kind in ("cell", "user"):
+                record = FrameRecord(**{**record.__dict__, "locals": safe_locals(space)})
+            records.append(record)
         if ident == cell_thread:
             _mark_beneath_cell(records)
         if limit is not None and limit >= 0:
@@ -254,9 +279,10 @@ def capture(
     skip_idents: Iterable[int] = (),
     skip_top: frozenset[CodeType] = frozenset(),
     limit: int | None = None,
+    with_locals: bool = False,
 ) -> StackSnapshot:
     """Freeze, then resolve: the snapshot of every thread but those skipped."""
-    frozen = freeze(skip_idents, skip_top)
+    frozen = freeze(skip_idents, skip_top, with_locals)
     return resolve(frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit)
 
 

@@ -190,7 +190,9 @@ class Extension:
 
     # -- dumps --------------------------------------------------------------------------
 
-    def snapshot(self, trigger: str, limit: int | None = None) -> StackSnapshot:
+    def snapshot(
+        self, trigger: str, limit: int | None = None, with_locals: bool = False
+    ) -> StackSnapshot:
         """Capture now, from any thread, leaving out the watcher and our handler frame."""
         cell = self.cells.current
         skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
@@ -202,6 +204,7 @@ class Extension:
             skip_idents=skip,
             skip_top=handler,
             limit=limit,
+            with_locals=with_locals,
         )
 
     def _dump(self, reason: str, done: Any) -> None:

@@ -254,7 +254,8 @@ class KernelPublisher(TerminalPublisher):
 class ControlHandler:
     """Answers ``ipysigtrace_request`` on the control channel, on ipykernel's control thread.
 
-    Content of a request: ``{"action": "status"}`` or ``{"action": "dump"}`` (the default).
+    Content of a request: ``{"action": "status"}`` or ``{"action": "dump"}`` (the default),
+    with ``"locals": true`` for the locals of cell and user frames (shown safely).
     The reply, ``ipysigtrace_reply``: ``{"status": "ok", "version": 1, "pid": ...,
     "signal": "SIGUSR2", "raw_file": "/run/.../ipysigtrace-PID.raw", "snapshot": {...}}``
     (the snapshot for a dump only), or
@@ -264,7 +265,7 @@ class ControlHandler:
     def __init__(
         self,
         kernel: Any,
-        snapshot: Callable[[str], StackSnapshot],
+        snapshot: Callable[..., StackSnapshot],
         facts: Callable[[], dict[str, str]],
     ) -> None:
         self.kernel = kernel
@@ -292,7 +293,9 @@ class ControlHandler:
     def handle(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """Runs on the control thread while the shell may be busy."""
         content = parent.get("content") or {}
-        action = content.get("action", "dump") if isinstance(content, dict) else None
+        if not isinstance(content, dict):
+            content = {}
+        action = content.get("action", "dump")
         reply: dict[str, Any] = {
             "status": "ok",
             "version": PROTOCOL_VERSION,
@@ -300,7 +303,8 @@ class ControlHandler:
             **self.facts(),
         }
         if action == "dump":
-            reply["snapshot"] = self.snapshot("request").to_dict()
+            with_locals = content.get("locals") is True
+            reply["snapshot"] = self.snapshot("request", with_locals=with_locals).to_dict()
         elif action != "status":
             reply = {"status": "error", "message": f"unknown action {action!r}"}
         self.kernel.session.send(stream, REPLY, reply, parent, ident)

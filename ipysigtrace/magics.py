@@ -53,6 +53,13 @@ class StackDumpMagics(Magics):
         "-o", "--output", metavar="FILE", help="Write the dump to FILE instead of showing it."
     )
     @argument(
+        "--locals",
+        action="store_true",
+        help="Also show the local variables of your own frames. No user code runs: objects "
+        "other than numbers, strings, bytes and containers of them show as type and address; "
+        "names that look like secrets are masked.",
+    )
+    @argument(
         "--last",
         action="store_true",
         help="Show the last dump the watcher made (for example one made while the kernel "
@@ -86,7 +93,7 @@ class StackDumpMagics(Magics):
                 print("ipysigtrace: no dump has been made by a signal yet")
                 return
         else:
-            snapshot = self.extension.snapshot("magic", limit=args.limit)
+            snapshot = self.extension.snapshot("magic", limit=args.limit, with_locals=args.locals)
         if args.threads:
             snapshot = _select(snapshot, args.threads)
         options = ViewOptions(show_machinery=args.all)

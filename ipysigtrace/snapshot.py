@@ -35,6 +35,9 @@ A thread is a ``service`` thread when it runs the kernel's own code (IOPub, Cont
 Heartbeat, history saving): views hide those by default.
 ``repeat``/``span``: this frame and the ``span - 1`` frames after it repeated ``repeat``
 more times right after them; those repeats are folded away (deep recursion).
+``locals``, only when asked for and only for ``cell`` and ``user`` frames: a list of
+``{"name", "type", "value"}``, the value shown without running user code (``values.py``);
+null when not captured.
 ``cell_id`` is the front end's id of the cell a ``cell`` frame comes from, when the front end
 sent one (JupyterLab and Notebook 7 do), so a view can jump to that cell; else "".
 Unknown keys are ignored when reading, so later versions may add fields.
@@ -65,6 +68,7 @@ class FrameRecord:
     repeat: int = 0
     span: int = 1
     cell_id: str = ""
+    locals: list[dict[str, str]] | None = None
 
     @property
     def location(self) -> str:

@@ -104,5 +104,14 @@ def _frame(frame: FrameRecord) -> str:
     if frame.line:
         code = highlight(frame.line, _LEXER, _FORMATTER).rstrip("\n")
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
+    if frame.locals:
+        html.append('<table style="margin: 0 0 0 2em; border-collapse: collapse;">')
+        for local in frame.locals:
+            html.append(
+                f"<tr><td><b>{escape(local['name'])}</b></td>"
+                f"<td>{escape(local['value'])}</td>"
+                f'<td style="{_MUTED}">{escape(local["type"])}</td></tr>'
+            )
+        html.append("</table>")
     html.append("</div>")
     return "".join(html)

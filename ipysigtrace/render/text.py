@@ -40,6 +40,8 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
                 out.append(f"  {row.location}, in {row.function}")
                 if row.line:
                     out.append(f"    {row.line}")
+                for local in row.locals or ():
+                    out.append(f"      {local['name']} = {local['value']}  ({local['type']})")
     if hidden:
         out.append("")
         out.append(f"({hidden_threads_text(hidden)})")

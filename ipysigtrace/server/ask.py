@@ -12,7 +12,9 @@ REQUEST = "ipysigtrace_request"
 REPLY = "ipysigtrace_reply"
 
 
-async def ask_kernel(manager: Any, action: str, timeout: float) -> dict[str, Any] | None:
+async def ask_kernel(
+    manager: Any, action: str, timeout: float, **options: Any
+) -> dict[str, Any] | None:
     """Send ``ipysigtrace_request`` on the kernel's control channel; the reply or None.
 
     None means no answer in time: ipysigtrace is not loaded (the kernel ignores the
@@ -24,7 +26,7 @@ async def ask_kernel(manager: Any, action: str, timeout: float) -> dict[str, Any
     client = manager.client(session=session)
     client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
     try:
-        message = client.session.msg(REQUEST, {"action": action})
+        message = client.session.msg(REQUEST, {"action": action, **options})
         msg_id = message["header"]["msg_id"]
         client.control_channel.send(message)
         deadline = time.monotonic() + timeout

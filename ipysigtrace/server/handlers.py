@@ -166,9 +166,17 @@ class DumpHandler(KernelHandler):
             self.set_header("Retry-After", "1")
             self.reply(429, {"message": "A dump of this kernel was just asked for; try again."})
             return
+        try:
+            options = json.loads(self.request.body or b"{}")
+        except ValueError:
+            options = None
+        if not isinstance(options, dict):
+            self.reply(400, {"message": 'The body must be a JSON object such as {"locals": true}.'})
+            return
         state.busy.add(kernel_id)
         try:
-            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT)
+            with_locals = options.get("locals") is True
+            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=with_locals)
         finally:
             state.busy.discard(kernel_id)
             state.last[kernel_id] = time.monotonic()

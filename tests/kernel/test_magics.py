@@ -99,3 +99,24 @@ def test_help(loaded: Kernel) -> None:
     payload = reply.reply["content"]["payload"]
     shown = payload[0]["data"]["text/plain"] if payload else reply.stdout
     assert "--limit" in shown and "kill -USR2" in shown
+
+
+def test_locals_without_running_user_code(loaded: Kernel) -> None:
+    code = """\
+import threading
+class Stuck:
+    def __repr__(self):
+        threading.Event().wait()  # a repr that never returns
+def frame_with_locals():
+    count, label, token, stuck = 3, "<script>alert(1)</script>", "s3cr3t", Stuck()
+    get_ipython().run_line_magic("stackdump", "MainThread --locals")
+frame_with_locals()
+"""
+    reply = loaded.execute(code, timeout=30)
+    assert reply.status == "ok" and not reply.errors
+    data = reply.displays[0]
+    text, html = data["text/plain"], data["text/html"]
+    assert "      count = 3  (int)" in text
+    assert "      token = ******  (str)" in text
+    assert "Stuck at 0x" in text
+    assert "<script>" not in html and "&lt;script&gt;" in html

@@ -175,3 +175,35 @@ async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_servera
         client.stop_channels()
         manager = jp_serverapp.kernel_manager
         await manager.shutdown_kernel(kernel_id, now=True)
+
+
+async def test_locals_and_a_bad_body(jp_fetch: Any, jp_serverapp: Any) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    client = await client_for(jp_serverapp, kernel_id)
+    try:
+        await run(client, "%load_ext ipysigtrace")
+        client.execute("def wait(seconds):\n    import time\n    time.sleep(seconds)\nwait(30)")
+        await asyncio.sleep(0.5)
+        response = await jp_fetch(
+            "ipysigtrace",
+            "api",
+            "kernels",
+            kernel_id,
+            "dump",
+            method="POST",
+            body=json.dumps({"locals": True}),
+        )
+        snapshot = StackSnapshot.from_dict(json.loads(response.body)["snapshot"])
+        main = next(t for t in snapshot.threads if t.runs_cell)
+        waiting = next(f for f in main.frames if f.function == "wait")
+        assert {"name": "seconds", "type": "int", "value": "30"} in (waiting.locals or [])
+        assert {"name": "time", "type": "module", "value": "<module 'time'>"} in waiting.locals
+        await asyncio.sleep(0.3)
+        with pytest.raises(HTTPClientError) as error:
+            await jp_fetch(
+                "ipysigtrace", "api", "kernels", kernel_id, "dump", method="POST", body="[1]"
+            )
+        assert error.value.code == 400
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)

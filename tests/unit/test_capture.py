@@ -113,10 +113,10 @@ def test_deep_recursion_folds() -> None:
 
 def test_fold_patterns() -> None:
     a, b, c = (compile("0", name, "eval") for name in "abc")
-    assert fold([(a, 1)] * 5) == [((a, 1), 4, 1)]
-    assert fold([(a, 1), (a, 1)]) == [((a, 1), 0, 1), ((a, 1), 0, 1)], "two is not a pattern"
+    assert fold([(a, 1)] * 5) == [(0, 4, 1)]
+    assert fold([(a, 1), (a, 1)]) == [(0, 0, 1), (1, 0, 1)], "two is not a pattern"
     mutual = [(a, 1), (b, 2)] * 4 + [(c, 3)]
-    assert fold(mutual) == [((a, 1), 3, 2), ((b, 2), 0, 1), ((c, 3), 0, 1)]
+    assert fold(mutual) == [(0, 3, 2), (1, 0, 1), (8, 0, 1)]
 
 
 def test_limit_keeps_the_innermost() -> None:

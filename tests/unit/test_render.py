@@ -80,7 +80,7 @@ def test_html_is_static_and_escaped() -> None:
     assert "Cell In[7], line 4" in html
     assert "4,990 more times" in html
     tags = set(re.findall(r"<([a-z]+)", html))
-    assert tags <= {"div", "details", "summary", "b", "span", "pre"}
+    assert tags <= {"div", "details", "summary", "b", "span", "pre", "table", "tr", "td"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -105,3 +105,19 @@ def test_a_folded_group_is_shown_after_its_last_frame() -> None:
     lines = [line.strip() for line in text.splitlines()]
     fold = lines.index("[... the 2 frames above, 1,000 more times ...]")
     assert lines[fold - 1] == "ping()" and lines[fold + 1].startswith('File "/x.py", line 9')
+
+
+def test_locals_are_escaped() -> None:
+    frame = FrameRecord(
+        "/x.py",
+        1,
+        "f",
+        "pass",
+        kind="user",
+        locals=[{"name": "s", "type": "str", "value": "'<script>alert(1)</script>'"}],
+    )
+    thread = ThreadStack(1, "MainThread", frames=[frame])
+    html = render(StackSnapshot(0.0, 1, [thread]), "html")
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = render(StackSnapshot(0.0, 1, [thread]), "text")
+    assert "      s = '<script>alert(1)</script>'  (str)" in text

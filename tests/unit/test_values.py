@@ -1,0 +1,60 @@
+"""Locals are shown without running any user code."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ipysigtrace.values import MASK, safe_locals, safe_text
+
+
+class Booby:
+    """Every method a formatter might call records that it was called."""
+
+    calls: ClassVar[list[str]] = []
+
+    def __repr__(self) -> str:
+        Booby.calls.append("repr")
+        return "boom"
+
+    def __str__(self) -> str:
+        Booby.calls.append("str")
+        return "boom"
+
+    def __len__(self) -> int:
+        Booby.calls.append("len")
+        return 1
+
+
+class MyList(list):
+    def __repr__(self) -> str:
+        Booby.calls.append("subclass repr")
+        return "boom"
+
+
+def test_no_user_code_runs() -> None:
+    Booby.calls.clear()
+    shown = safe_locals({"b": Booby(), "m": MyList([1]), "nested": [Booby(), {"k": Booby()}]})
+    assert Booby.calls == []
+    values = {entry["name"]: entry["value"] for entry in shown}
+    assert values["b"].startswith("<") and "Booby at 0x" in values["b"]
+    assert "MyList at 0x" in values["m"]
+    assert values["nested"].startswith("[<") and "Booby at 0x" in values["nested"]
+
+
+def test_builtins_with_limits() -> None:
+    assert safe_text(42) == "42" and safe_text(None) == "None" and safe_text(2.5) == "2.5"
+    assert safe_text((1,)) == "(1,)"
+    assert safe_text(list(range(100))) == "[0, 1, 2, 3, 4, 5, 6, 7, ... 92 more]"
+    assert safe_text({"a": [1, [2, [3]]]}) == "{'a': [1, <list of 2>]}"
+    long = safe_text("x" * 1000)
+    assert long.endswith("(len 1,000)") and len(long) < 200
+    assert safe_text(10**5000).startswith("<int of ")
+    assert safe_text(b"\x00" * 3) == "b'\\x00\\x00\\x00'"
+
+
+def test_secrets_are_masked_and_dunders_skipped() -> None:
+    shown = safe_locals(
+        {"password": "hunter2", "api_key": "k", "github_token": "t", "n": 1, "__x__": 2}
+    )
+    values = {entry["name"]: entry["value"] for entry in shown}
+    assert values == {"password": MASK, "api_key": MASK, "github_token": MASK, "n": "1"}
