@@ -8,7 +8,7 @@ VENV := .venv
 VENV6 := .venv-ipykernel6
 IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
 
-.PHONY: demo terminal-demo test lint format latency clean
+.PHONY: demo terminal-demo test check-package lint format latency clean
 
 # jupyter refuses to run as root unless told it may.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -39,10 +39,19 @@ format: $(VENV)/.done
 	$(VENV)/bin/ruff format ipysigtrace tests scripts
 	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
 
-test: lint $(VENV6)/.done
+test: lint $(VENV6)/.done check-package
 	cd labextension && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
+
+# `pip install .` into a new virtual environment must leave both extensions enabled and OK.
+check-package:
+	rm -rf build/package-check
+	$(PYTHON) -m venv build/package-check
+	build/package-check/bin/python -m pip install -q . jupyterlab
+	build/package-check/bin/jupyter labextension list 2>&1 | grep -E "ipysigtrace v[0-9.]+.*enabled.*OK"
+	build/package-check/bin/jupyter server extension list 2>&1 | grep -E "ipysigtrace [0-9.]+.*OK"
+	rm -rf build/package-check
 
 latency: $(VENV)/.done
 	$(VENV)/bin/python scripts/latency.py
