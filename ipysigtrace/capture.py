@@ -241,7 +241,8 @@ def resolve(
             record = _copy(base, repeat, span)
             space = spaces[index] if spaces else None
             if space is not None and record.kind in ("cell", "user"):
-                record = FrameRecord(**{**record.__dict__, "locals": safe_locals(space)})
+                shown = safe_locals(space, module_level=raw[0].co_name == "<module>")
+                record = FrameRecord(**{**record.__dict__, "locals": shown})
             records.append(record)
         if ident == cell_thread:
             _mark_beneath_cell(records)

@@ -11,7 +11,7 @@ like secrets are masked.
 from __future__ import annotations
 
 import re
-from types import ModuleType
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 MAX_LOCALS = 40
@@ -25,11 +25,23 @@ _SCALARS = (int, float, complex, bool, type(None))
 _SEQUENCES = {list: "[]", tuple: "()", set: "{}", frozenset: "frozenset({})"}
 
 
-def safe_locals(namespace: dict[str, Any]) -> list[dict[str, str]]:
+# At module level (a cell's own code) the namespace is the notebook's: leave out IPython's
+# bookkeeping and what was merely imported or defined.
+_NOTEBOOK_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+_DEFINITIONS = (ModuleType, FunctionType, BuiltinFunctionType, type)
+
+
+def safe_locals(namespace: dict[str, Any], module_level: bool = False) -> list[dict[str, str]]:
     """[{'name', 'type', 'value'}] for up to MAX_LOCALS names, no user code run."""
-    out = []
-    for name, value in list(namespace.items())[:MAX_LOCALS]:
+    out: list[dict[str, str]] = []
+    for name, value in list(namespace.items()):
+        if len(out) >= MAX_LOCALS:
+            break
         if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
+            continue
+        if module_level and (
+            name.startswith("_") or name in _NOTEBOOK_NAMES or type(value) in _DEFINITIONS
+        ):
             continue
         kind = type(value)
         text = MASK if SECRET.search(name) else safe_text(value)

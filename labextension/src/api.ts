@@ -5,7 +5,15 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { defaultErrorMessage, IDumpReply, parseDumpReply } from './model';
+import {
+  defaultErrorMessage,
+  dumpBody,
+  IDumpOptions,
+  IDumpReply,
+  parseDumpReply
+} from './model';
+
+export type { IDumpOptions } from './model';
 
 /** The server extension's URL prefix, below the server's base URL. */
 export const API_PATH = 'ipysigtrace/api/kernels';
@@ -41,7 +49,8 @@ async function serverMessage(response: Response): Promise<string | null> {
  */
 export async function requestDump(
   kernelId: string,
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+  options: IDumpOptions = {}
 ): Promise<IDumpReply> {
   const url = URLExt.join(
     settings.baseUrl,
@@ -53,7 +62,7 @@ export async function requestDump(
   try {
     response = await ServerConnection.makeRequest(
       url,
-      { method: 'POST', body: '{}' },
+      { method: 'POST', body: dumpBody(options) },
       settings
     );
   } catch (error) {

@@ -12,6 +12,15 @@ export type FrameKind = 'cell' | 'user' | 'library' | 'machinery';
 /** How the summary line groups thread states. */
 export type StateGroup = 'running' | 'waiting' | 'sleeping' | 'unknown';
 
+/** One local variable of a frame, as the kernel's safe repr wrote it. */
+export interface ILocal {
+  name: string;
+  /** The type's name, e.g. "int" or "pandas.DataFrame". */
+  type: string;
+  /** A short text of the value ("******" for a masked secret). */
+  value: string;
+}
+
 export interface IFrame {
   filename: string;
   lineno: number;
@@ -25,6 +34,12 @@ export interface IFrame {
   span: number;
   /** The front end's cell id (`cell.model.id`), or "". */
   cell_id: string;
+  /**
+   * The frame's local variables, when the request asked for them
+   * (`{"locals": true}`); null or absent when not captured. The server
+   * captures them only for frames of kind "cell" and "user".
+   */
+  locals?: ILocal[] | null;
 }
 
 export interface IThread {
@@ -62,6 +77,17 @@ export interface IDumpReply {
 
 export const SNAPSHOT_FORMAT = 'ipysigtrace.snapshot';
 
+/** What a dump request asks for beyond the stacks. */
+export interface IDumpOptions {
+  /** Capture the locals of cell and user frames (`{"locals": true}`). */
+  locals?: boolean;
+}
+
+/** The JSON body of `POST .../dump`: `{}`, or `{"locals":true}`. */
+export function dumpBody(options: IDumpOptions = {}): string {
+  return options.locals === true ? JSON.stringify({ locals: true }) : '{}';
+}
+
 const FRAME_KINDS: readonly FrameKind[] = [
   'cell',
   'user',
@@ -87,6 +113,34 @@ function intOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
+/** A local variable, or null when the entry is malformed. */
+function parseLocal(value: unknown): ILocal | null {
+  if (
+    !isRecord(value) ||
+    typeof value.name !== 'string' ||
+    !value.name ||
+    typeof value.value !== 'string'
+  ) {
+    return null;
+  }
+  return { name: value.name, type: str(value.type), value: value.value };
+}
+
+/** A frame's locals: null when not captured, without malformed entries. */
+function parseLocals(value: unknown): ILocal[] | null {
+  if (!Array.isArray(value)) {
+    return null;
+  }
+  const out: ILocal[] = [];
+  for (const item of value) {
+    const local = parseLocal(item);
+    if (local) {
+      out.push(local);
+    }
+  }
+  return out;
+}
+
 function parseFrame(value: unknown): IFrame {
   const raw = isRecord(value) ? value : {};
   const kind = str(raw.kind) as FrameKind;
@@ -99,7 +153,8 @@ function parseFrame(value: unknown): IFrame {
     kind: FRAME_KINDS.includes(kind) ? kind : 'user',
     repeat: Math.max(0, Math.floor(num(raw.repeat))),
     span: Math.max(1, Math.floor(num(raw.span, 1))),
-    cell_id: str(raw.cell_id)
+    cell_id: str(raw.cell_id),
+    locals: parseLocals(raw.locals)
   };
 }
 
@@ -353,10 +408,32 @@ export function findCellIndex(cells: ICellInfo[], frame: IFrame): number {
   return cells.findIndex(cell => cell.executionCount === count);
 }
 
-/** The snapshot as plain text, laid out like a Python traceback. */
+/** A frame's captured locals; empty when none were captured. */
+export function frameLocals(frame: IFrame): ILocal[] {
+  return frame.locals ?? [];
+}
+
+/**
+ * A local as text lines, "name = value", with the lines after the first of a
+ * value that spans several indented under it.
+ */
+export function localLines(local: ILocal, indent: string): string[] {
+  const [first, ...rest] = local.value.split(/\r\n|\r|\n/);
+  const pad = ' '.repeat(local.name.length + 3);
+  return [
+    `${indent}${local.name} = ${first}`,
+    ...rest.map(line => `${indent}${pad}${line}`)
+  ];
+}
+
+/**
+ * The snapshot as plain text, laid out like a Python traceback; with
+ * `showLocals`, each frame's locals follow its source line.
+ */
 export function renderText(
   snapshot: ISnapshot,
-  showInternals: boolean
+  showInternals: boolean,
+  showLocals = false
 ): string {
   const { shown, hidden } = visibleThreads(snapshot, showInternals);
   const out = [`${snapshotTitle(snapshot)}: ${summary(snapshot)}`];
@@ -375,6 +452,11 @@ export function renderText(
         out.push(`  ${frameTitle(row.frame)}`);
         if (row.frame.line) {
           out.push(`    ${row.frame.line.trim()}`);
+        }
+        if (showLocals) {
+          for (const local of frameLocals(row.frame)) {
+            out.push(...localLines(local, '      '));
+          }
         }
       } else {
         out.push(`  ${row.text}`);

@@ -19,10 +19,12 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, requestDump } from './api';
 import {
+  frameLocals,
   frameTitle,
   hiddenThreadsText,
   IDumpReply,
   IFrame,
+  ILocal,
   IThread,
   primaryThread,
   renderText,
@@ -37,6 +39,12 @@ import {
 
 /** How often auto-refresh asks for a new snapshot, in milliseconds. */
 export const AUTO_REFRESH_MS = 2000;
+
+/**
+ * How long a refresh asked for during another request waits after it, in
+ * milliseconds: the server refuses two dumps of a kernel within 250 ms.
+ */
+const REFRESH_GAP_MS = 300;
 
 /** The notebook or console whose kernel a panel shows. */
 export interface IStacksSource {
@@ -59,7 +67,9 @@ const CLASS = {
   error: 'jp-ipysigtrace-error',
   thread: 'jp-ipysigtrace-thread',
   frame: 'jp-ipysigtrace-frame',
-  badge: 'jp-ipysigtrace-badge'
+  badge: 'jp-ipysigtrace-badge',
+  localsList: 'jp-ipysigtrace-locals-list',
+  local: 'jp-ipysigtrace-local'
 };
 
 /** Make an element with a class and, optionally, text (set as textContent). */
@@ -98,6 +108,30 @@ export class StacksView extends Widget {
   set showInternals(value: boolean) {
     this._showInternals = value;
     this._render();
+  }
+
+  /**
+   * Whether requests ask for the locals of cell and user frames, and the
+   * view and "Copy as text" show them. Turning it on takes a new snapshot.
+   */
+  get showLocals(): boolean {
+    return this._showLocals;
+  }
+
+  set showLocals(value: boolean) {
+    if (value === this._showLocals || this.isDisposed) {
+      return;
+    }
+    this._showLocals = value;
+    if (value && this._busy) {
+      // Let the request under way answer, then ask again with locals
+      // (asking now would only be refused as too soon).
+      this._refreshAfter = true;
+    } else if (value) {
+      void this.refresh();
+    } else {
+      this._render();
+    }
   }
 
   get autoRefresh(): boolean {
@@ -139,7 +173,9 @@ export class StacksView extends Widget {
     this._busy = true;
     this._setStatus('Asking the kernel for its stacks…');
     try {
-      const reply = await requestDump(kernel.id);
+      const reply = await requestDump(kernel.id, undefined, {
+        locals: this._showLocals
+      });
       if (ticket === this._ticket && !this.isDisposed) {
         this._reply = reply;
         this._failure = null;
@@ -163,6 +199,14 @@ export class StacksView extends Widget {
     }
     if (!this.isDisposed) {
       this._render();
+      if (this._refreshAfter) {
+        this._refreshAfter = false;
+        window.setTimeout(() => {
+          if (!this.isDisposed) {
+            void this.refresh();
+          }
+        }, REFRESH_GAP_MS);
+      }
     }
   }
 
@@ -172,8 +216,9 @@ export class StacksView extends Widget {
       this._setStatus('Nothing to copy yet: take a snapshot first.');
       return false;
     }
+    const snapshot = this._reply.snapshot;
     Clipboard.copyToSystem(
-      renderText(this._reply.snapshot, this._showInternals)
+      renderText(snapshot, this._showInternals, this._showLocals)
     );
     this._setStatus('Copied to the clipboard.');
     return true;
@@ -427,6 +472,11 @@ export class StacksView extends Widget {
     for (const row of rows(thread, this._showInternals)) {
       if (row.type === 'frame') {
         list.append(this._renderFrame(row.frame, row.current));
+        const locals = this._showLocals ? frameLocals(row.frame) : [];
+        if (locals.length) {
+          // Beside the frame, not in it: a cell frame is a button.
+          list.append(this._renderLocals(locals));
+        }
       } else {
         list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
       }
@@ -466,6 +516,30 @@ export class StacksView extends Widget {
     return node;
   }
 
+  /** A frame's locals: "name = value  type" rows, values cut by CSS. */
+  private _renderLocals(locals: ILocal[]): HTMLElement {
+    const list = el('dl', CLASS.localsList);
+    list.setAttribute('aria-label', 'Local variables');
+    for (const local of locals) {
+      const item = el('div', CLASS.local);
+      const name = el('dt', 'jp-ipysigtrace-local-name', local.name);
+      name.title = local.name;
+      item.append(name);
+      const value = el('dd', 'jp-ipysigtrace-local-value');
+      const text = el('span', 'jp-ipysigtrace-local-text', local.value);
+      text.title = local.value;
+      value.append(text);
+      if (local.type) {
+        const type = el('span', 'jp-ipysigtrace-local-type', local.type);
+        type.title = local.type;
+        value.append(type);
+      }
+      item.append(value);
+      list.append(item);
+    }
+    return list;
+  }
+
   private _reply: IDumpReply | null = null;
   private _failure: Failure | null = null;
   private _status = 'Press Refresh to take a snapshot.';
@@ -473,8 +547,10 @@ export class StacksView extends Widget {
   private _loadButton: HTMLButtonElement | null = null;
   private _loadHint: HTMLElement | null = null;
   private _showInternals = false;
+  private _showLocals = false;
   private _timer: number | null = null;
   private _busy = false;
+  private _refreshAfter = false;
   private _loading = false;
   private _ticket = 0;
   private _open = new Map<string, boolean>();
@@ -494,7 +570,7 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
 
     const view = this.content;
     // Some versions of ToolbarButton flip `pressed` on every click: set it
-    // after each click so only the two toggles ever look pressed.
+    // after each click so only the three toggles ever look pressed.
     const refresh: ToolbarButton = new ToolbarButton({
       icon: refreshIcon,
       label: 'Refresh',
@@ -525,6 +601,18 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
         internals.pressed = view.showInternals;
       }
     });
+    const locals: ToolbarButton = new ToolbarButton({
+      label: 'Show locals',
+      tooltip:
+        'Show the local variables of cell and user frames (a short text of ' +
+        'each value; takes a new snapshot)',
+      className: 'jp-ipysigtrace-locals',
+      pressed: false,
+      onClick: () => {
+        view.showLocals = !view.showLocals;
+        locals.pressed = view.showLocals;
+      }
+    });
     const copy: ToolbarButton = new ToolbarButton({
       icon: copyIcon,
       label: 'Copy as text',
@@ -538,6 +626,7 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
     this.toolbar.addItem('refresh', refresh);
     this.toolbar.addItem('auto-refresh', auto);
     this.toolbar.addItem('internals', internals);
+    this.toolbar.addItem('locals', locals);
     this.toolbar.addItem('copy', copy);
   }
 

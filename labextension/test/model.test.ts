@@ -5,10 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
+  dumpBody,
   executionCountFromLabel,
+  frameLocals,
   findCellIndex,
   frameTitle,
   IFrame,
+  localLines,
   parseDumpReply,
   parseSnapshot,
   renderText,
@@ -237,4 +240,132 @@ test('renderText is a plain traceback-like text', () => {
   );
   assert.match(text, /\(1 kernel thread hidden \(IOPub\)\)\n$/);
   assert.ok(text.indexOf('MainThread') < text.indexOf('worker'));
+});
+
+/** SNAPSHOT with locals on the cell frames, as `{"locals": true}` answers. */
+function withLocals(): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(SNAPSHOT));
+  const main = copy.threads[2];
+  main.frames[2].locals = [{ name: 'n', type: 'int', value: '42' }];
+  main.frames[3].locals = [
+    { name: 'n', type: 'int', value: '42' },
+    { name: 'token', type: 'str', value: '******' },
+    { name: 'rows', type: 'list', value: '[1, 2, 3]' }
+  ];
+  copy.threads[1].frames[0].locals = null;
+  return copy;
+}
+
+test('parseSnapshot reads locals and tolerates their absence', () => {
+  const main = parseSnapshot(withLocals()).threads[2];
+  assert.deepEqual(main.frames[2].locals, [
+    { name: 'n', type: 'int', value: '42' }
+  ]);
+  assert.equal(main.frames[3].locals?.length, 3);
+  assert.equal(main.frames[3].locals?.[1].value, '******');
+  // Absent or null: not captured.
+  assert.equal(main.frames[0].locals, null);
+  const worker = parseSnapshot(withLocals()).threads[1];
+  assert.equal(worker.frames[0].locals, null);
+  assert.deepEqual(frameLocals(worker.frames[0]), []);
+  assert.deepEqual(frameLocals({ ...worker.frames[0], locals: undefined }), []);
+});
+
+test('parseSnapshot drops malformed locals', () => {
+  const parsed = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [
+      {
+        frames: [
+          {
+            kind: 'cell',
+            locals: [
+              { name: 'ok', type: 'int', value: '1' },
+              { name: 'no_type', value: '2' },
+              { name: '', type: 'int', value: '3' },
+              { name: 7, type: 'int', value: '4' },
+              { name: 'no_value', type: 'int' },
+              { name: 'obj_value', type: 'dict', value: { a: 1 } },
+              { name: 'odd_type', type: 5, value: '5' },
+              'x = 1',
+              null,
+              ['n', 'int', '1']
+            ]
+          },
+          { kind: 'user', locals: 'n = 42' },
+          { kind: 'user', locals: { n: '42' } },
+          { kind: 'user', locals: [] }
+        ]
+      }
+    ]
+  });
+  const frames = parsed.threads[0].frames;
+  assert.deepEqual(frames[0].locals, [
+    { name: 'ok', type: 'int', value: '1' },
+    { name: 'no_type', type: '', value: '2' },
+    { name: 'odd_type', type: '', value: '5' }
+  ]);
+  assert.equal(frames[1].locals, null);
+  assert.equal(frames[2].locals, null);
+  assert.deepEqual(frames[3].locals, []);
+});
+
+test('dumpBody asks for locals only when told', () => {
+  assert.equal(dumpBody(), '{}');
+  assert.equal(dumpBody({}), '{}');
+  assert.equal(dumpBody({ locals: false }), '{}');
+  assert.deepEqual(JSON.parse(dumpBody({ locals: true })), { locals: true });
+});
+
+test('renderText lists locals after the source line only when asked', () => {
+  const snapshot = parseSnapshot(withLocals());
+  const plain = renderText(snapshot, false);
+  assert.equal(renderText(snapshot, false, false), plain);
+  assert.doesNotMatch(plain, /= 42/);
+  const text = renderText(snapshot, false, true);
+  assert.match(
+    text,
+    / {2}Cell In\[7\], line 4, in dive\n {4}return dive\(n \+ 1\)\n {6}n = 42\n {2}\[\.\.\. dive at line 4/
+  );
+  assert.match(
+    text,
+    / {2}Cell In\[7\], line 3, in spin\n {4}while True: pass\n {6}n = 42\n {6}token = \*{6}\n {6}rows = \[1, 2, 3\]\n/
+  );
+  // The rest of the text is the same as without locals.
+  assert.equal(
+    text
+      .split('\n')
+      .filter(line => !/^ {6}\S/.test(line))
+      .join('\n'),
+    plain
+  );
+});
+
+test('renderText puts locals under the title of a frame without source', () => {
+  const snapshot = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [
+      {
+        name: 'MainThread',
+        frames: [
+          frame({
+            kind: 'user',
+            function: 'g',
+            locals: [{ name: 'x', type: 'str', value: "'a\\nb'" }]
+          })
+        ]
+      }
+    ]
+  });
+  assert.match(
+    renderText(snapshot, false, true),
+    /, in g\n {6}x = 'a\\nb'\n$/
+  );
+});
+
+test('localLines indents the continuation of a value on several lines', () => {
+  assert.deepEqual(
+    localLines({ name: 'df', type: 'DataFrame', value: 'a\nb\r\nc' }, '  '),
+    ['  df = a', '       b', '       c']
+  );
 });

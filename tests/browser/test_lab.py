@@ -77,6 +77,10 @@ def test_jupyterlab(page: Page, lab_server: str) -> None:
     dump_from_the_kernel_menu(page)
     expect(page.locator(".lm-TabBar-tab", has_text="Stacks: demo.ipynb")).to_be_visible()
     check_panel_and_jump(page, "jupyterlab-stacks-panel.png")
+    page.locator(".jp-ipysigtrace-locals").click()
+    local = page.locator(".jp-ipysigtrace-panel .jp-ipysigtrace-local", has_text="n")
+    expect(local.first).to_be_visible(timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-stacks-locals.png"))
     interrupt(page)
     shut_down_kernels(page, lab_server)
 

@@ -58,3 +58,13 @@ def test_secrets_are_masked_and_dunders_skipped() -> None:
     )
     values = {entry["name"]: entry["value"] for entry in shown}
     assert values == {"password": MASK, "api_key": MASK, "github_token": MASK, "n": "1"}
+
+
+def test_module_level_leaves_out_the_notebook_bookkeeping() -> None:
+    import os
+
+    namespace = {"_ih": [], "_i3": "x", "In": [], "Out": {}, "os": os, "f": print, "rows": 5}
+    assert safe_locals(namespace, module_level=True) == [
+        {"name": "rows", "type": "int", "value": "5"}
+    ]
+    assert len(safe_locals(namespace)) == 7, "inside a function, every local is shown"
