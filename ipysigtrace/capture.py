@@ -14,6 +14,7 @@ loads (``FrameClassifier`` is built then, ``tokenize`` is imported here for line
 
 from __future__ import annotations
 
+import asyncio
 import linecache
 import os
 import sys
@@ -23,10 +24,10 @@ import time
 import tokenize  # noqa: F401  (linecache imports it lazily; import it before any dump)
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, CoroutineType, GeneratorType
 from typing import Any
 
-from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
 from .values import safe_locals
 
 # A frame frozen: its code object and the line it is at.
@@ -53,6 +54,8 @@ MACHINERY_MODULES = (
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_SPAN = 4
 LOCALS_DEPTH = 30  # innermost frames per thread whose locals are kept
+MAX_TASK_DEPTH = 200  # coroutines followed down one task's await chain
+_AWAITED = {"FutureIter": "Future"}  # asyncio's C future iterator, as a user knows it
 
 
 @dataclass
@@ -67,6 +70,8 @@ class FrozenStacks:
     # With locals asked for: each stack's namespaces, aligned with its frames, for the
     # innermost LOCALS_DEPTH frames (None elsewhere).
     namespaces: dict[int, list[dict[str, Any] | None]] | None = None
+    # Pending asyncio tasks by the thread that runs their loop: (name, chain, awaiting).
+    tasks: dict[int, list[tuple[str, list[RawFrame], str]]] | None = None
 
 
 def freeze(
@@ -127,7 +132,51 @@ def freeze(
         main_ident=main.ident,
         seconds=time.perf_counter() - start,
         namespaces=namespaces if with_locals else None,
+        tasks=pending_tasks(),
     )
+
+
+def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
+    """Pending asyncio tasks by the thread running their loop; only attribute reads."""
+    registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
+    if registry is None:
+        registry = getattr(asyncio.tasks, "_all_tasks", None)
+    if registry is None:
+        return {}
+    for _ in range(3):  # the loop's thread may add a task while we copy the set
+        try:
+            tasks = list(registry)
+            break
+        except RuntimeError:
+            continue
+    else:
+        return {}
+    out: dict[int, list[tuple[str, list[RawFrame], str]]] = {}
+    for task in tasks:
+        thread = getattr(getattr(task, "_loop", None), "_thread_id", None)
+        if getattr(task, "_state", None) != "PENDING" or thread is None:
+            continue
+        chain: list[RawFrame] = []
+        awaiting = ""
+        coro = getattr(task, "_coro", None)
+        # Only exact coroutine and generator types are followed: their attributes are
+        # read in C, while an arbitrary awaitable's __getattr__ would be user code.
+        while len(chain) < MAX_TASK_DEPTH:
+            if type(coro) is CoroutineType:
+                frame, inner = coro.cr_frame, coro.cr_await
+            elif type(coro) is GeneratorType:
+                frame, inner = coro.gi_frame, coro.gi_yieldfrom
+            else:
+                awaiting = _AWAITED.get(type(coro).__name__, type(coro).__name__)
+                awaiting = awaiting if coro is not None else ""
+                break
+            if frame is None:
+                break
+            chain.append((frame.f_code, frame.f_lineno or 0))
+            coro = inner
+        name = task.get_name() if hasattr(task, "get_name") else repr(type(task))
+        out.setdefault(thread, []).append((str(name), chain, awaiting))
+    return out
 
 
 class FrameClassifier:
@@ -235,10 +284,7 @@ def resolve(
         spaces = frozen.namespaces.get(ident) if frozen.namespaces else None
         for index, repeat, span in fold(chain):
             raw = chain[index]
-            base = cache.get(raw)
-            if base is None:
-                base = cache[raw] = _record(raw, classifier)
-            record = _copy(base, repeat, span)
+            record = _copy(_cached(raw, cache, classifier), repeat, span)
             space = spaces[index] if spaces else None
             if space is not None and record.kind in ("cell", "user"):
                 shown = safe_locals(space, module_level=raw[0].co_name == "<module>")
@@ -246,6 +292,14 @@ def resolve(
             records.append(record)
         if ident == cell_thread:
             _mark_beneath_cell(records)
+        tasks = [
+            TaskStack(
+                name,
+                [_copy(_cached(raw, cache, classifier), r, s) for raw, r, s in _folded(chain)],
+                awaiting,
+            )
+            for name, chain, awaiting in (frozen.tasks or {}).get(ident, [])
+        ]
         if limit is not None and limit >= 0:
             records = _limit(records, limit)
         threads.append(
@@ -259,6 +313,7 @@ def resolve(
                 service=ident != cell_thread and _is_service(records, classifier),
                 state=guess_state(records),
                 frames=records,
+                tasks=tasks,
             )
         )
     threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, t.name))
@@ -285,6 +340,19 @@ def capture(
     """Freeze, then resolve: the snapshot of every thread but those skipped."""
     frozen = freeze(skip_idents, skip_top, with_locals)
     return resolve(frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit)
+
+
+def _folded(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
+    return [(chain[index], repeat, span) for index, repeat, span in fold(chain)]
+
+
+def _cached(
+    raw: RawFrame, cache: dict[RawFrame, FrameRecord], classifier: FrameClassifier
+) -> FrameRecord:
+    base = cache.get(raw)
+    if base is None:
+        base = cache[raw] = _record(raw, classifier)
+    return base
 
 
 def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:

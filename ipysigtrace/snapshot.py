@@ -33,6 +33,9 @@ JSON form, version 1 (``StackSnapshot.to_dict``)::
 frames: ipykernel, IPython's run_cell, asyncio, tornado, zmq), which views hide by default.
 A thread is a ``service`` thread when it runs the kernel's own code (IOPub, Control,
 Heartbeat, history saving): views hide those by default.
+``tasks`` of a thread: the pending asyncio tasks of the event loop that runs on it, each
+``{"name", "awaiting", "frames"}`` with its coroutine chain (outermost first) in
+``frames``, so that a cell suspended in an ``await`` shows where it waits.
 ``repeat``/``span``: this frame and the ``span - 1`` frames after it repeated ``repeat``
 more times right after them; those repeats are folded away (deep recursion).
 ``locals``, only when asked for and only for ``cell`` and ``user`` frames: a list of
@@ -79,6 +82,20 @@ class FrameRecord:
 
 
 @dataclass
+class TaskStack:
+    """A pending asyncio task: its coroutine chain, outermost first."""
+
+    name: str
+    frames: list[FrameRecord] = field(default_factory=list)
+    awaiting: str = ""
+
+    @property
+    def is_machinery(self) -> bool:
+        """True for the kernel's own tasks (no cell or user frame)."""
+        return not any(f.kind in ("cell", "user") for f in self.frames)
+
+
+@dataclass
 class ThreadStack:
     """One thread and its frames, outermost first."""
 
@@ -91,6 +108,7 @@ class ThreadStack:
     service: bool = False
     state: str = "running"
     frames: list[FrameRecord] = field(default_factory=list)
+    tasks: list[TaskStack] = field(default_factory=list)
 
     @property
     def depth(self) -> int:
@@ -134,10 +152,20 @@ class StackSnapshot:
         version = data.get("version")
         if not isinstance(version, int) or version > VERSION:
             raise ValueError(f"unsupported snapshot version {version!r} (this reads {VERSION})")
+
+        def frames(items: list[dict[str, Any]]) -> list[FrameRecord]:
+            return [FrameRecord(**_known(FrameRecord, f)) for f in items]
+
         threads = [
             ThreadStack(
-                **_known(ThreadStack, t, skip={"frames"}),
-                frames=[FrameRecord(**_known(FrameRecord, f)) for f in t.get("frames", [])],
+                **_known(ThreadStack, t, skip={"frames", "tasks"}),
+                frames=frames(t.get("frames", [])),
+                tasks=[
+                    TaskStack(
+                        **_known(TaskStack, k, skip={"frames"}), frames=frames(k.get("frames", []))
+                    )
+                    for k in t.get("tasks", [])
+                ],
             )
             for t in data.get("threads", [])
         ]

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..capture import state_group
-from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
+from ..snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
 
 
 @dataclass
@@ -31,15 +31,15 @@ class ViewOptions:
     show_machinery: bool = False
 
 
-def rows(thread: ThreadStack, options: ViewOptions) -> list[FrameRecord | Hidden | Fold]:
-    """The thread's frames as a view lists them.
+def rows(frames: list[FrameRecord], options: ViewOptions) -> list[FrameRecord | Hidden | Fold]:
+    """Frames (of a thread or a task) as a view lists them.
 
     Runs of hidden machinery frames become one count; folded repeats become a Fold row
     after the last frame of the repeated group.
     """
     out: list[FrameRecord | Hidden | Fold] = []
     pending: list[tuple[int, Fold]] = []  # (frames left in the group, its fold)
-    for frame in thread.frames:
+    for frame in frames:
         if frame.kind == "machinery" and not options.show_machinery:
             if out and isinstance(out[-1], Hidden):
                 out[-1].count += 1 + frame.repeat * frame.span
@@ -69,6 +69,26 @@ def shown_threads(
     shown = [t for t in snapshot.threads if not t.service]
     hidden = [t for t in snapshot.threads if t.service]
     return shown, hidden
+
+
+def shown_tasks(thread: ThreadStack, options: ViewOptions) -> tuple[list[TaskStack], int]:
+    """(the thread's asyncio tasks to show, how many of the kernel's own are hidden)."""
+    if options.show_machinery:
+        return list(thread.tasks), 0
+    shown = [t for t in thread.tasks if not t.is_machinery]
+    return shown, len(thread.tasks) - len(shown)
+
+
+def task_heading(task: TaskStack) -> str:
+    """'asyncio task Task-4, waiting on a Future'."""
+    waiting = f", waiting on a {task.awaiting}" if task.awaiting else ""
+    return f"asyncio task {task.name}{waiting}"
+
+
+def hidden_tasks_text(count: int) -> str:
+    """'[... 3 asyncio tasks of the kernel hidden ...]'."""
+    noun = "task" if count == 1 else "tasks"
+    return f"[... {count} asyncio {noun} of the kernel hidden ...]"
 
 
 def summary(snapshot: StackSnapshot) -> str:

@@ -23,11 +23,14 @@ from .common import (
     Hidden,
     ViewOptions,
     fold_text,
+    hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
     rows,
+    shown_tasks,
     shown_threads,
     summary,
+    task_heading,
     thread_heading,
     title,
 )
@@ -79,20 +82,33 @@ def _thread(thread: ThreadStack, options: ViewOptions, open_: bool) -> str:
         f' <span style="{_MUTED}">{escape(thread_heading(thread)[len(thread.name) :])}</span>'
         f'{role} · <span style="color: {colour};">{escape(thread.state)}</span></summary>'
     )
-    body = []
-    for row in rows(thread, options):
-        if isinstance(row, Hidden):
-            body.append(f'<div style="{_MUTED} margin-left: 1em;">{escape(hidden_text(row))}</div>')
-        elif isinstance(row, Fold):
-            body.append(
-                f'<div style="{_MUTED} margin-left: 2em;">{escape(fold_text(row.first))}</div>'
-            )
-        else:
-            body.append(_frame(row))
+    body = _frames(thread.frames, options)
+    tasks, hidden_tasks = shown_tasks(thread, options)
+    for task in tasks:
+        body.append(f'<div style="margin: 4px 0 0 1em;"><i>{escape(task_heading(task))}</i></div>')
+        body.append(
+            f'<div style="margin-left: 1em;">{"".join(_frames(task.frames, options))}</div>'
+        )
+    if hidden_tasks:
+        hidden = escape(hidden_tasks_text(hidden_tasks))
+        body.append(f'<div style="{_MUTED} margin-left: 1em;">{hidden}</div>')
     if not thread.frames:
         body.append(f'<div style="{_MUTED}">(no Python frames)</div>')
     attr = " open" if open_ else ""
     return f'<details{attr} style="margin: 4px 0;">{head}{"".join(body)}</details>'
+
+
+def _frames(frames: list[FrameRecord], options: ViewOptions) -> list[str]:
+    body = []
+    for row in rows(frames, options):
+        if isinstance(row, Hidden):
+            body.append(f'<div style="{_MUTED} margin-left: 1em;">{escape(hidden_text(row))}</div>')
+        elif isinstance(row, Fold):
+            folded = escape(fold_text(row.first))
+            body.append(f'<div style="{_MUTED} margin-left: 2em;">{folded}</div>')
+        else:
+            body.append(_frame(row))
+    return body
 
 
 def _frame(frame: FrameRecord) -> str:

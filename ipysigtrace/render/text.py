@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from ..snapshot import StackSnapshot
+from ..snapshot import FrameRecord, StackSnapshot
 from .common import (
     Fold,
     Hidden,
     ViewOptions,
     fold_text,
+    hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
     rows,
+    shown_tasks,
     shown_threads,
     summary,
+    task_heading,
     thread_heading,
     title,
 )
@@ -31,18 +34,30 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
         out.append(f"Thread {thread_heading(thread)}{role}: {thread.state}")
         if not thread.frames:
             out.append("  (no Python frames)")
-        for row in rows(thread, options):
-            if isinstance(row, Hidden):
-                out.append(f"  {hidden_text(row)}")
-            elif isinstance(row, Fold):
-                out.append(f"  {fold_text(row.first)}")
-            else:
-                out.append(f"  {row.location}, in {row.function}")
-                if row.line:
-                    out.append(f"    {row.line}")
-                for local in row.locals or ():
-                    out.append(f"      {local['name']} = {local['value']}  ({local['type']})")
+        out += _frames(thread.frames, options, "  ")
+        tasks, hidden_tasks = shown_tasks(thread, options)
+        for task in tasks:
+            out.append(f"  {task_heading(task)}:")
+            out += _frames(task.frames, options, "    ")
+        if hidden_tasks:
+            out.append(f"  {hidden_tasks_text(hidden_tasks)}")
     if hidden:
         out.append("")
         out.append(f"({hidden_threads_text(hidden)})")
     return "\n".join(out) + "\n"
+
+
+def _frames(frames: list[FrameRecord], options: ViewOptions, indent: str) -> list[str]:
+    out = []
+    for row in rows(frames, options):
+        if isinstance(row, Hidden):
+            out.append(f"{indent}{hidden_text(row)}")
+        elif isinstance(row, Fold):
+            out.append(f"{indent}{fold_text(row.first)}")
+        else:
+            out.append(f"{indent}{row.location}, in {row.function}")
+            if row.line:
+                out.append(f"{indent}  {row.line}")
+            for local in row.locals or ():
+                out.append(f"{indent}    {local['name']} = {local['value']}  ({local['type']})")
+    return out

@@ -132,3 +132,43 @@ def test_cell_stuck_inside_an_import(loaded: Kernel, tmp_path) -> None:
     assert "Cell In[2], line 3, in <module>" in block
     assert 'never_finishes.py", line 2, in top_level' in block
     loaded.interrupt_and_check(msg_id)
+
+
+def test_top_level_await(loaded: Kernel) -> None:
+    code = """\
+import asyncio
+async def fetch_forever(queue):
+    return await queue.get()
+async def background():
+    await asyncio.Event().wait()
+helper = asyncio.ensure_future(background())
+await fetch_forever(asyncio.Queue())
+"""
+    text, html, msg_id = dump_of_hang(loaded, code)
+    block = main_thread_block(text)
+    assert "asyncio task" in block
+    assert "Cell In[2], line 7, in <module>" in block
+    assert "Cell In[2], line 3, in fetch_forever" in block and "await queue.get()" in block
+    assert "Cell In[2], line 5, in background" in block
+    assert "waiting on a Future" in block
+    assert "asyncio task" in html
+    # ipykernel cannot interrupt a cell awaiting a future that never completes (with or
+    # without ipysigtrace); the kernel is alive, and the fixture shuts it down.
+    assert loaded.alive()
+
+
+def test_event_loop_on_another_thread(loaded: Kernel) -> None:
+    code = """\
+import asyncio, threading
+async def poll_service():
+    await asyncio.sleep(10**6)
+def run_loop():
+    asyncio.run(poll_service())
+threading.Thread(target=run_loop, name="service-loop", daemon=True).start()
+import time
+time.sleep(10**6)
+"""
+    text, _, msg_id = dump_of_hang(loaded, code)
+    service = text[text.index("Thread service-loop") :]
+    assert "asyncio task" in service and "in poll_service" in service
+    loaded.interrupt_and_check(msg_id)

@@ -80,7 +80,7 @@ def test_html_is_static_and_escaped() -> None:
     assert "Cell In[7], line 4" in html
     assert "4,990 more times" in html
     tags = set(re.findall(r"<([a-z]+)", html))
-    assert tags <= {"div", "details", "summary", "b", "span", "pre", "table", "tr", "td"}
+    assert tags <= {"div", "details", "summary", "b", "i", "span", "pre", "table", "tr", "td"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
