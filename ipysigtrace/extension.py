@@ -216,25 +216,41 @@ class Extension:
         if warm_up is not None:
             warm_up()
 
+    def problems(self) -> list[str]:
+        """What another owner broke since we loaded (main thread sees the wakeup fd too)."""
+        if self.trigger is None or self.watcher is None:
+            return []
+        out = []
+        handler_ours, fd_ours = self.trigger.still_owned()
+        if not handler_ours:
+            current = describe_handler(signal.getsignal(self.trigger.signum))
+            out.append(
+                f"PROBLEM: {self.signame} now goes to {current}, so the signal no longer "
+                "makes dumps; %reload_ext ipysigtrace takes it back"
+            )
+        if not fd_ours:
+            out.append(
+                "PROBLEM: another owner replaced the signal wakeup fd, so signals no longer "
+                "reach the watcher; %reload_ext ipysigtrace takes it back"
+            )
+        if not self.watcher.alive:
+            out.append("PROBLEM: the watcher thread has stopped; %reload_ext ipysigtrace")
+        return out
+
     def status(self) -> list[str]:
         """What is installed and whether it still works."""
         lines = [f"process {os.getpid()}, signal {self.signame}"]
         if self.trigger is None or self.watcher is None:
             return [*lines, "not installed"]
-        handler_ours, fd_ours = self.trigger.still_owned()
         alive = "alive" if self.watcher.alive else "DEAD"
         dumps = self.watcher.dumps
         lines.append(
             f"watcher thread {self.watcher.thread.name}: {alive}, "
             f"{dumps} dump{'' if dumps == 1 else 's'} made"
         )
-        if not handler_ours:
-            current = describe_handler(signal.getsignal(self.trigger.signum))
-            lines.append(f"PROBLEM: {self.signame} now goes to {current}; reload the extension")
-        if not fd_ours:
-            lines.append(
-                "PROBLEM: another owner replaced the signal wakeup fd; reload the extension"
-            )
+        if self.raw is not None:
+            lines.append(f"raw dumps: {self.raw.signum.name} -> {self.raw.path}")
+        lines += self.problems()
         if self.trigger.previous_wakeup_fd >= 0:
             fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded
             lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -96,6 +97,8 @@ class StackDumpMagics(Magics):
             snapshot = self.extension.snapshot("magic", limit=args.limit, with_locals=args.locals)
         if args.threads:
             snapshot = _select(snapshot, args.threads)
+        for problem in self.extension.problems():
+            print(f"ipysigtrace: {problem}", file=sys.stderr)
         options = ViewOptions(show_machinery=args.all)
         if args.output:
             _write(snapshot, args.output, args.format, options)

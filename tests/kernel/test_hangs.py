@@ -144,7 +144,7 @@ async def background():
 helper = asyncio.ensure_future(background())
 await fetch_forever(asyncio.Queue())
 """
-    text, html, msg_id = dump_of_hang(loaded, code)
+    text, html, _ = dump_of_hang(loaded, code)
     block = main_thread_block(text)
     assert "asyncio task" in block
     assert "Cell In[2], line 7, in <module>" in block

@@ -222,3 +222,67 @@ def test_raw_signal_is_caught_only_while_loaded_and_survives_a_storm(kernel: Ker
     kernel.execute("%unload_ext ipysigtrace")
     assert urg not in caught_signals(kernel.pid) and 12 not in caught_signals(kernel.pid)
     assert not os.path.exists(raw_file)
+
+
+def test_a_later_owner_is_reported_and_left_alone(loaded: Kernel) -> None:
+    code = """\
+import asyncio, signal
+loop = asyncio.new_event_loop()
+loop.add_signal_handler(signal.SIGUSR2, lambda: None)  # takes the handler and the wakeup fd
+"""
+    assert loaded.execute(code).status == "ok"
+    status = loaded.execute("%stackdump --status").stdout
+    assert "PROBLEM: SIGUSR2 now goes to" in status
+    assert "PROBLEM: another owner replaced the signal wakeup fd" in status
+    dump = loaded.execute("%stackdump -f text")
+    assert "PROBLEM" in dump.stderr and "Thread MainThread" in dump.displays[0]["text/plain"]
+    unload = loaded.execute("%unload_ext ipysigtrace")
+    assert "left it in place" in unload.stderr
+    owned = loaded.execute(
+        "import signal\nsignal.getsignal(signal.SIGUSR2).__module__ == 'asyncio.unix_events'"
+    )
+    assert owned.result == "True", "the later owner's handler is still there"
+    loaded.execute("loop.remove_signal_handler(signal.SIGUSR2); loop.close()")
+
+
+def test_multiprocessing_fork_pool_is_unharmed(loaded: Kernel) -> None:
+    code = """\
+import multiprocessing, os, signal, time
+def child_job(x):
+    os.kill(os.getpid(), signal.SIGUSR2)   # harmless in a forked child
+    time.sleep(0.05)
+    return x * x
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    squares = pool.map(child_job, range(6))
+squares
+"""
+    reply = loaded.execute(code, timeout=60)
+    assert reply.result == "[0, 1, 4, 9, 16, 25]" and not reply.errors
+    assert not reply.displays, "children's signals make no dump in the parent"
+
+
+def test_signals_during_load_and_unload(kernel: Kernel) -> None:
+    import threading
+
+    stop = threading.Event()
+
+    def storm() -> None:
+        while not stop.is_set():
+            try:
+                kernel.signal(10)  # SIGUSR1 has a Python handler in the kernel, set below
+            except ProcessLookupError:
+                return
+            time.sleep(0.0005)
+
+    kernel.execute("import signal\nsignal.signal(signal.SIGUSR1, lambda *a: None)")
+    thread = threading.Thread(target=storm)
+    thread.start()
+    try:
+        for _ in range(5):
+            kernel.execute("%load_ext ipysigtrace")
+            kernel.execute("%unload_ext ipysigtrace")
+    finally:
+        stop.set()
+        thread.join()
+    assert kernel.alive()
+    assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).stdout

@@ -1,0 +1,56 @@
+"""scripts/bench.py --quick runs to the end and writes every row (no time is checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+
+EXPECTED = [
+    *(
+        f"{key}.{name}.{what}"
+        for key, name in (("1a", "loop"), ("1b", "sleep"), ("1c", "lock"))
+        for what in ("frozen", "received", "control", "raw", "pyspy")
+    ),
+    "1d.native.raw",
+    "1d.native.pyspy",
+    *(f"2.threads.{n}.{what}" for n in (10, 50, 100) for what in ("frozen", "received", "pyspy")),
+    *(f"2.recursion.{n}.{what}" for n in (200, 1000) for what in ("frozen", "received", "pyspy")),
+    "3.idle.loop",
+    "3.idle.fib",
+    "3.idle.viewer",
+    "4.rss.control",
+    "4.rss.signal",
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(600)
+def test_bench_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    assert results["quick"] is True
+    assert {"date", "nproc", "cpu", "python"} <= set(results["machine"])
+    rows = {row["id"]: row for row in results["rows"]}
+    assert list(rows) == EXPECTED
+    # Our own measurements always have a value; py-spy's may be unavailable (not installed,
+    # ptrace not permitted), and then the row says why instead.
+    for row_id, row in rows.items():
+        if row_id.endswith(".pyspy"):
+            assert row["median"] is not None or row.get("unavailable"), row
+        elif row_id != "3.idle.viewer":
+            assert row["median"] is not None, row
+    assert rows["3.idle.viewer"]["unavailable"] == "n/a (no live viewer yet)"
+    assert "ipysigtrace benchmark" in done.stdout
