@@ -11,6 +11,7 @@ extension does when it loads: a dump never imports or compiles anything.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 
 from pygments import highlight
@@ -37,7 +38,15 @@ from .common import (
 
 _LEXER = PythonLexer(stripnl=False, ensurenl=False)
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True)
-highlight("warm = up(1)", _LEXER, _FORMATTER)  # compiles the lexer's rules now
+
+
+@lru_cache(maxsize=4096)
+def _highlighted(line: str) -> str:
+    """One source line as highlighted HTML; hundreds of idle threads share a few lines."""
+    return highlight(line, _LEXER, _FORMATTER).rstrip("\n")
+
+
+_highlighted("warm = up(1)")  # compiles the lexer's rules now, not during a dump
 
 _BOX = (
     "font-family: var(--jp-code-font-family, monospace);"
@@ -118,7 +127,7 @@ def _frame(frame: FrameRecord) -> str:
     style = _BORDER.get(frame.kind, "") + " padding-left: 6px; margin: 2px 0 2px 1em;"
     html = [f'<div style="{style}">{where}, in <b>{escape(frame.function)}</b>']
     if frame.line:
-        code = highlight(frame.line, _LEXER, _FORMATTER).rstrip("\n")
+        code = _highlighted(frame.line)
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
     if frame.locals:
         html.append('<table style="margin: 0 0 0 2em; border-collapse: collapse;">')

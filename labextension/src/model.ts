@@ -42,6 +42,16 @@ export interface IFrame {
   locals?: ILocal[] | null;
 }
 
+/** A pending asyncio task of the event loop that runs on a thread. */
+export interface ITask {
+  /** "Task-4". */
+  name: string;
+  /** What it waits on ("Future", "Task", ...), or "". */
+  awaiting: string;
+  /** Its coroutine chain, outermost first (the same frames as a thread's). */
+  frames: IFrame[];
+}
+
 export interface IThread {
   ident: number;
   name: string;
@@ -53,6 +63,8 @@ export interface IThread {
   state: string;
   /** Outermost first, the running frame last. */
   frames: IFrame[];
+  /** The pending asyncio tasks of its event loop; [] in older snapshots. */
+  tasks: ITask[];
 }
 
 export interface ISnapshot {
@@ -158,6 +170,39 @@ function parseFrame(value: unknown): IFrame {
   };
 }
 
+/**
+ * A task, or null when the entry is malformed (not an object, no name, or
+ * frames that are not a list). Absent frames are an empty list.
+ */
+function parseTask(value: unknown): ITask | null {
+  if (!isRecord(value) || typeof value.name !== 'string' || !value.name) {
+    return null;
+  }
+  if (value.frames !== undefined && !Array.isArray(value.frames)) {
+    return null;
+  }
+  return {
+    name: value.name,
+    awaiting: str(value.awaiting),
+    frames: Array.isArray(value.frames) ? value.frames.map(parseFrame) : []
+  };
+}
+
+/** A thread's tasks: [] when absent, without malformed entries. */
+function parseTasks(value: unknown): ITask[] {
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  const out: ITask[] = [];
+  for (const item of value) {
+    const task = parseTask(item);
+    if (task) {
+      out.push(task);
+    }
+  }
+  return out;
+}
+
 function parseThread(value: unknown): IThread {
   const raw = isRecord(value) ? value : {};
   return {
@@ -169,7 +214,8 @@ function parseThread(value: unknown): IThread {
     runs_cell: raw.runs_cell === true,
     service: raw.service === true,
     state: str(raw.state, 'unknown'),
-    frames: Array.isArray(raw.frames) ? raw.frames.map(parseFrame) : []
+    frames: Array.isArray(raw.frames) ? raw.frames.map(parseFrame) : [],
+    tasks: parseTasks(raw.tasks)
   };
 }
 
@@ -306,7 +352,40 @@ export function primaryThread(
   );
 }
 
-/** One row of a thread's stack as a view lists it. */
+/** Whether a task is the kernel's own: no frame of a cell or of the user. */
+export function isKernelTask(task: ITask): boolean {
+  return !task.frames.some(
+    frame => frame.kind === 'cell' || frame.kind === 'user'
+  );
+}
+
+/**
+ * The asyncio tasks of a thread a view lists, and how many of the kernel's
+ * own it leaves out (none with `showInternals`).
+ */
+export function visibleTasks(
+  thread: IThread,
+  showInternals: boolean
+): { shown: ITask[]; hidden: number } {
+  if (showInternals) {
+    return { shown: thread.tasks, hidden: 0 };
+  }
+  const shown = thread.tasks.filter(task => !isKernelTask(task));
+  return { shown, hidden: thread.tasks.length - shown.length };
+}
+
+/** "asyncio task Task-4, waiting on a Future". */
+export function taskHeading(task: ITask): string {
+  const waiting = task.awaiting ? `, waiting on a ${task.awaiting}` : '';
+  return `asyncio task ${task.name}${waiting}`;
+}
+
+/** "[... 3 asyncio tasks of the kernel hidden ...]". */
+export function hiddenTasksText(count: number): string {
+  return `[... ${plural(count, 'asyncio task')} of the kernel hidden ...]`;
+}
+
+/** One row of a thread's or a task's stack as a view lists it. */
 export type Row =
   | { type: 'frame'; frame: IFrame; current: boolean }
   | { type: 'fold'; frame: IFrame; text: string }
@@ -334,14 +413,18 @@ export function hiddenThreadsText(hidden: IThread[]): string {
 }
 
 /**
- * A thread's frames as rows: runs of hidden machinery frames become one count,
- * and a folded repeat becomes a line after the last frame of its group.
+ * A thread's or a task's frames as rows: runs of hidden machinery frames
+ * become one count, and a folded repeat becomes a line after the last frame of
+ * its group.
  */
-export function rows(thread: IThread, showInternals: boolean): Row[] {
+export function rows(
+  stack: { frames: IFrame[] },
+  showInternals: boolean
+): Row[] {
   const out: Row[] = [];
   const folds = new Map<number, IFrame[]>();
-  const last = thread.frames.length - 1;
-  thread.frames.forEach((frame, index) => {
+  const last = stack.frames.length - 1;
+  stack.frames.forEach((frame, index) => {
     if (frame.kind === 'machinery' && !showInternals) {
       const count = 1 + frame.repeat * frame.span;
       const previous = out[out.length - 1];
@@ -427,8 +510,38 @@ export function localLines(local: ILocal, indent: string): string[] {
 }
 
 /**
+ * The rows of a thread's or a task's frames as text lines, each starting with
+ * `indent`: the source line two spaces further in, locals four.
+ */
+function stackLines(
+  stack: { frames: IFrame[] },
+  indent: string,
+  showInternals: boolean,
+  showLocals: boolean
+): string[] {
+  const out: string[] = [];
+  for (const row of rows(stack, showInternals)) {
+    if (row.type === 'frame') {
+      out.push(`${indent}${frameTitle(row.frame)}`);
+      if (row.frame.line) {
+        out.push(`${indent}  ${row.frame.line.trim()}`);
+      }
+      if (showLocals) {
+        for (const local of frameLocals(row.frame)) {
+          out.push(...localLines(local, `${indent}    `));
+        }
+      }
+    } else {
+      out.push(`${indent}${row.text}`);
+    }
+  }
+  return out;
+}
+
+/**
  * The snapshot as plain text, laid out like a Python traceback; with
- * `showLocals`, each frame's locals follow its source line.
+ * `showLocals`, each frame's locals follow its source line. A thread's
+ * asyncio tasks follow its frames, indented two spaces further.
  */
 export function renderText(
   snapshot: ISnapshot,
@@ -447,20 +560,17 @@ export function renderText(
     if (!thread.frames.length) {
       out.push('  (no Python frames)');
     }
-    for (const row of rows(thread, showInternals)) {
-      if (row.type === 'frame') {
-        out.push(`  ${frameTitle(row.frame)}`);
-        if (row.frame.line) {
-          out.push(`    ${row.frame.line.trim()}`);
-        }
-        if (showLocals) {
-          for (const local of frameLocals(row.frame)) {
-            out.push(...localLines(local, '      '));
-          }
-        }
-      } else {
-        out.push(`  ${row.text}`);
+    out.push(...stackLines(thread, '  ', showInternals, showLocals));
+    const tasks = visibleTasks(thread, showInternals);
+    for (const task of tasks.shown) {
+      out.push(`  ${taskHeading(task)}:`);
+      if (!task.frames.length) {
+        out.push('    (no Python frames)');
       }
+      out.push(...stackLines(task, '    ', showInternals, showLocals));
+    }
+    if (tasks.hidden) {
+      out.push(`  ${hiddenTasksText(tasks.hidden)}`);
     }
   }
   if (hidden.length) {

@@ -21,10 +21,12 @@ import { ApiError, requestDump } from './api';
 import {
   frameLocals,
   frameTitle,
+  hiddenTasksText,
   hiddenThreadsText,
   IDumpReply,
   IFrame,
   ILocal,
+  ITask,
   IThread,
   primaryThread,
   renderText,
@@ -33,7 +35,9 @@ import {
   snapshotTitle,
   stateGroup,
   summary,
+  taskHeading,
   threadHeading,
+  visibleTasks,
   visibleThreads
 } from './model';
 
@@ -67,6 +71,8 @@ const CLASS = {
   error: 'jp-ipysigtrace-error',
   thread: 'jp-ipysigtrace-thread',
   frame: 'jp-ipysigtrace-frame',
+  task: 'jp-ipysigtrace-task',
+  taskHeading: 'jp-ipysigtrace-task-heading',
   badge: 'jp-ipysigtrace-badge',
   localsList: 'jp-ipysigtrace-locals-list',
   local: 'jp-ipysigtrace-local'
@@ -465,11 +471,26 @@ export class StacksView extends Widget {
     summaryNode.append(badge);
     details.append(summaryNode);
 
+    details.append(this._renderFrames(thread));
+    const tasks = visibleTasks(thread, this._showInternals);
+    for (const task of tasks.shown) {
+      details.append(this._renderTask(task));
+    }
+    if (tasks.hidden) {
+      details.append(
+        el('div', 'jp-ipysigtrace-hidden-tasks', hiddenTasksText(tasks.hidden))
+      );
+    }
+    return details;
+  }
+
+  /** A thread's or a task's frames, with folds, hidden runs and locals. */
+  private _renderFrames(stack: { frames: IFrame[] }): HTMLElement {
     const list = el('div', 'jp-ipysigtrace-frames');
-    if (!thread.frames.length) {
+    if (!stack.frames.length) {
       list.append(el('div', 'jp-ipysigtrace-empty', '(no Python frames)'));
     }
-    for (const row of rows(thread, this._showInternals)) {
+    for (const row of rows(stack, this._showInternals)) {
       if (row.type === 'frame') {
         list.append(this._renderFrame(row.frame, row.current));
         const locals = this._showLocals ? frameLocals(row.frame) : [];
@@ -481,8 +502,15 @@ export class StacksView extends Widget {
         list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
       }
     }
-    details.append(list);
-    return details;
+    return list;
+  }
+
+  /** An asyncio task of the thread's loop: its heading, then its frames. */
+  private _renderTask(task: ITask): HTMLElement {
+    const block = el('div', CLASS.task);
+    block.append(el('div', CLASS.taskHeading, taskHeading(task)));
+    block.append(this._renderFrames(task));
+    return block;
   }
 
   private _renderFrame(frame: IFrame, current: boolean): HTMLElement {

@@ -10,13 +10,17 @@ import {
   frameLocals,
   findCellIndex,
   frameTitle,
+  hiddenTasksText,
   IFrame,
+  isKernelTask,
   localLines,
   parseDumpReply,
   parseSnapshot,
   renderText,
   rows,
   summary,
+  taskHeading,
+  visibleTasks,
   visibleThreads
 } from '../src/model';
 
@@ -368,4 +372,229 @@ test('localLines indents the continuation of a value on several lines', () => {
     localLines({ name: 'df', type: 'DataFrame', value: 'a\nb\r\nc' }, '  '),
     ['  df = a', '       b', '       c']
   );
+});
+
+/**
+ * A cell suspended in a top-level `await`: the main thread shows only the
+ * kernel's machinery, its loop's tasks show the cell.
+ */
+function withTasks(): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(SNAPSHOT));
+  const main = copy.threads[2];
+  main.frames = [
+    frame({ kind: 'machinery', function: 'start' }),
+    frame({ kind: 'machinery', function: 'run_forever' })
+  ];
+  main.tasks = [
+    {
+      name: 'Task-4',
+      awaiting: 'Future',
+      frames: [
+        frame({ kind: 'machinery', function: 'dispatch_queue' }),
+        frame({ kind: 'machinery', function: 'run_cell_async' }),
+        frame({
+          filename: '/tmp/ipykernel_1/456.py',
+          lineno: 2,
+          function: '<module>',
+          line: 'await fetch()',
+          label: 'Cell In[9]',
+          kind: 'cell',
+          cell_id: 'def-456',
+          locals: [{ name: 'url', type: 'str', value: "'http://x'" }]
+        }),
+        frame({
+          filename: '/home/me/lib.py',
+          lineno: 8,
+          function: 'fetch',
+          line: '  await asyncio.sleep(3600)',
+          kind: 'user'
+        }),
+        frame({
+          kind: 'library',
+          function: 'sleep',
+          line: 'return await future'
+        })
+      ]
+    },
+    {
+      name: 'Task-1',
+      awaiting: '',
+      frames: [frame({ kind: 'machinery', function: 'poll' })]
+    },
+    {
+      name: 'Task-2',
+      awaiting: 'Event',
+      frames: [frame({ kind: 'library', function: 'wait' })]
+    }
+  ];
+  return copy;
+}
+
+test('parseSnapshot reads tasks and tolerates their absence', () => {
+  const old = parseSnapshot(SNAPSHOT);
+  for (const thread of old.threads) {
+    assert.deepEqual(thread.tasks, []);
+  }
+  const main = parseSnapshot(withTasks()).threads[2];
+  assert.deepEqual(
+    main.tasks.map(t => [t.name, t.awaiting, t.frames.length]),
+    [
+      ['Task-4', 'Future', 5],
+      ['Task-1', '', 1],
+      ['Task-2', 'Event', 1]
+    ]
+  );
+  const cell = main.tasks[0].frames[2];
+  assert.equal(cell.kind, 'cell');
+  assert.equal(cell.cell_id, 'def-456');
+  assert.equal(cell.label, 'Cell In[9]');
+  assert.deepEqual(cell.locals, [
+    { name: 'url', type: 'str', value: "'http://x'" }
+  ]);
+  // Task frames are parsed like thread frames.
+  assert.equal(main.tasks[0].frames[4].locals, null);
+});
+
+test('parseSnapshot drops malformed tasks', () => {
+  const parsed = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    threads: [
+      {
+        tasks: [
+          { name: 'ok', awaiting: 'Future', frames: [{ kind: 'cell' }] },
+          { name: 'no_frames' },
+          { name: 'odd_awaiting', awaiting: 7, frames: [] },
+          { name: 'odd_kind', frames: [{ kind: '<b>x</b>' }] },
+          { name: '', frames: [] },
+          { name: 5, frames: [] },
+          { awaiting: 'Future', frames: [] },
+          { name: 'frames_not_list', frames: 'x' },
+          { name: 'frames_object', frames: { 0: {} } },
+          'Task-9',
+          null,
+          ['Task-9', 'Future', []]
+        ]
+      },
+      { tasks: 'Task-1' },
+      { tasks: { name: 'Task-1', frames: [] } },
+      { tasks: null }
+    ]
+  });
+  const tasks = parsed.threads[0].tasks;
+  assert.deepEqual(
+    tasks.map(t => [t.name, t.awaiting, t.frames.length]),
+    [
+      ['ok', 'Future', 1],
+      ['no_frames', '', 0],
+      ['odd_awaiting', '', 0],
+      ['odd_kind', '', 1]
+    ]
+  );
+  assert.equal(tasks[3].frames[0].kind, 'user');
+  for (const thread of parsed.threads.slice(1)) {
+    assert.deepEqual(thread.tasks, []);
+  }
+});
+
+test("the kernel's own tasks are hidden unless internals are shown", () => {
+  const main = parseSnapshot(withTasks()).threads[2];
+  assert.deepEqual(main.tasks.map(isKernelTask), [false, true, true]);
+  const hidden = visibleTasks(main, false);
+  assert.deepEqual(
+    hidden.shown.map(t => t.name),
+    ['Task-4']
+  );
+  assert.equal(hidden.hidden, 2);
+  const all = visibleTasks(main, true);
+  assert.deepEqual(
+    all.shown.map(t => t.name),
+    ['Task-4', 'Task-1', 'Task-2']
+  );
+  assert.equal(all.hidden, 0);
+  assert.equal(isKernelTask({ name: 'empty', awaiting: '', frames: [] }), true);
+  assert.deepEqual(visibleTasks(parseSnapshot(SNAPSHOT).threads[2], false), {
+    shown: [],
+    hidden: 0
+  });
+});
+
+test('task headings and the hidden-tasks line', () => {
+  const main = parseSnapshot(withTasks()).threads[2];
+  assert.equal(
+    taskHeading(main.tasks[0]),
+    'asyncio task Task-4, waiting on a Future'
+  );
+  assert.equal(taskHeading(main.tasks[1]), 'asyncio task Task-1');
+  assert.equal(
+    hiddenTasksText(1),
+    '[... 1 asyncio task of the kernel hidden ...]'
+  );
+  assert.equal(
+    hiddenTasksText(3),
+    '[... 3 asyncio tasks of the kernel hidden ...]'
+  );
+});
+
+test('rows of a task fold machinery like a thread', () => {
+  const task = parseSnapshot(withTasks()).threads[2].tasks[0];
+  const out = rows(task, false);
+  assert.deepEqual(
+    out.map(r => r.type),
+    ['hidden', 'frame', 'frame', 'frame']
+  );
+  assert.equal(out[3].type === 'frame' && out[3].current, true);
+  assert.equal(rows(task, true).length, 5);
+});
+
+test('renderText lists the tasks after the thread frames', () => {
+  const snapshot = parseSnapshot(withTasks());
+  const text = renderText(snapshot, false);
+  const expected = [
+    'Thread MainThread (ident 1398, native 4242), runs the cell: running',
+    "  [... 2 frames of the kernel's machinery ...]",
+    '  asyncio task Task-4, waiting on a Future:',
+    "    [... 2 frames of the kernel's machinery ...]",
+    '    Cell In[9], line 2, in <module>',
+    '      await fetch()',
+    '    File "/home/me/lib.py", line 8, in fetch',
+    '      await asyncio.sleep(3600)',
+    '    File "/usr/lib/python3/threading.py", line 1, in sleep',
+    '      return await future',
+    '  [... 2 asyncio tasks of the kernel hidden ...]',
+    '',
+    'Thread worker'
+  ].join('\n');
+  assert.ok(text.includes(expected), text);
+  assert.doesNotMatch(text, /Task-1|Task-2/);
+  // The summary and thread states do not count tasks.
+  assert.match(text, /: 3 threads: 1 running, 2 waiting\n/);
+});
+
+test('renderText shows every task and its locals when asked', () => {
+  const snapshot = parseSnapshot(withTasks());
+  const text = renderText(snapshot, true, true);
+  assert.match(
+    text,
+    / {4}Cell In\[9\], line 2, in <module>\n {6}await fetch\(\)\n {8}url = 'http:\/\/x'\n/
+  );
+  assert.match(
+    text,
+    / {2}asyncio task Task-1:\n {4}File "\/usr\/lib\/python3\/threading.py", line 1, in poll\n {2}asyncio task Task-2, waiting on a Event:\n {4}File .*, in wait\n\nThread IOPub/
+  );
+  assert.doesNotMatch(text, /asyncio tasks? of the kernel hidden/);
+  assert.doesNotMatch(renderText(snapshot, true, false), /url = /);
+});
+
+test('renderText hides a lone kernel task with the singular line', () => {
+  const copy = withTasks() as { threads: { tasks?: unknown[] }[] };
+  copy.threads[2].tasks = copy.threads[2].tasks!.slice(1, 2);
+  const text = renderText(parseSnapshot(copy), false);
+  assert.match(
+    text,
+    /\n {2}\[\.\.\. 1 asyncio task of the kernel hidden \.\.\.\]\n\nThread worker/
+  );
+  assert.doesNotMatch(text, /asyncio task Task/);
+  // Without tasks the text is the same as before.
+  const plain = parseSnapshot(SNAPSHOT);
+  assert.doesNotMatch(renderText(plain, true, true), /asyncio/);
 });
