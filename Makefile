@@ -8,7 +8,7 @@ VENV := .venv
 VENV6 := .venv-ipykernel6
 IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
 
-.PHONY: demo terminal-demo test check-package lint format latency hangzoo clean
+.PHONY: demo terminal-demo test check-package lint format latency hangzoo bench clean
 
 # jupyter refuses to run as root unless told it may.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -55,6 +55,11 @@ check-package:
 
 latency: $(VENV)/.done
 	$(VENV)/bin/python scripts/latency.py
+
+# Side by side with py-spy and faulthandler; writes bench-results.json. ARGS=--quick for a
+# smoke run.
+bench: $(VENV)/.done
+	$(VENV)/bin/python scripts/bench.py $(ARGS)
 
 hangzoo: $(VENV)/.done
 	$(VENV)/bin/python scripts/hangzoo.py

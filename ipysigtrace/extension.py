@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from html import escape
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
@@ -19,10 +21,11 @@ from traitlets import Float, Unicode, default, observe
 from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
-from .kernel import CellTracker, ControlHandler, KernelPublisher, TerminalPublisher
+from .kernel import CellTracker, ControlHandler, KernelPublisher, RunningCell, TerminalPublisher
+from .live import Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
 from .rawdump import RawDumpWriter, raw_path
-from .render import ViewOptions
+from .render import ViewOptions, html, text
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
 from .watcher import Watcher
@@ -43,6 +46,12 @@ class IPySigTrace(Configurable):
         help="Signal on which faulthandler writes a raw dump to a file in the Jupyter runtime "
         "directory, for when native code holds the GIL (sent by the server extension). "
         "Empty turns the raw dump off. Read when the extension loads.",
+    ).tag(config=True)
+
+    watchdog = Unicode(
+        "",
+        help="Dump under any cell that runs longer than this (e.g. '10m'), then again after "
+        "twice as long, and so on. Empty: off. Also `%stackdump --after 10m`.",
     ).tag(config=True)
 
     handoff = Float(
@@ -85,6 +94,11 @@ class Extension:
             self.publisher = TerminalPublisher(self.options)
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
+        self.clock = Clock()
+        self.stillness = Stillness()
+        self.live_ids: list[str] = []
+        self.live_parent: Any = None
+        self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
         self.control = (
             ControlHandler(self.kernel, self.snapshot, self.facts)
@@ -100,7 +114,13 @@ class Extension:
         trigger = SignalTrigger(sig, handoff=self.config.handoff)
         previous = signal.getsignal(sig)
         trigger.install()
-        watcher = Watcher(trigger, self._dump, on_start=self._watcher_started)
+        watcher = Watcher(
+            trigger,
+            self._dump,
+            on_start=self._watcher_started,
+            next_timer=lambda: self.clock.next_due(time.time()),
+            on_timer=lambda: self.clock.fire(time.time(), self.refresh_live, self._watchdog),
+        )
         try:
             watcher.start()
         except BaseException:
@@ -209,7 +229,62 @@ class Extension:
 
     def _dump(self, reason: str, done: Any) -> None:
         """Runs on the watcher thread."""
-        self.publisher.publish(self.snapshot(reason), done)
+        snapshot = self.snapshot(reason)
+        self.publisher.publish(snapshot, done)
+        self.refresh_live(snapshot)
+
+    def _watchdog(self) -> None:
+        """Watcher thread: a cell has run longer than the watchdog's limit."""
+        snapshot = self.snapshot("watchdog")
+        self.publisher.publish(snapshot, lambda: None)
+        self.refresh_live(snapshot)
+
+    def _cell_changed(self, cell: RunningCell | None) -> None:
+        """Main thread, when a cell starts or ends: the clock restarts."""
+        self.clock.cell_started(cell.started if cell else None)
+        if self.trigger is not None:
+            self.trigger.wake()
+
+    def add_live(self, display_id: str, interval: float, parent: Any) -> None:
+        """Keep a display updated (``%stackdump --live``)."""
+        self.live_ids.append(display_id)
+        self.live_parent = parent
+        self.clock.live_interval = interval
+        if self.trigger is not None:
+            self.trigger.wake()
+
+    def stop_live(self) -> int:
+        """Stop updating live views; returns how many there were."""
+        count, self.live_ids = len(self.live_ids), []
+        self.clock.live_interval = None
+        return count
+
+    def set_watchdog(self, after: float | None) -> None:
+        """Dump under cells running longer than ``after`` seconds (None: off)."""
+        self.clock.watchdog_after = after
+        current = self.cells.current
+        self.clock.cell_started(current.started if current else None)
+        if self.trigger is not None:
+            self.trigger.wake()
+
+    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, str]:
+        """What a live view shows: a header line, then the dump."""
+        cell = self.cells.current
+        still = self.stillness.update(snapshot)
+        header = live_header(snapshot, cell.started if cell else None, still)
+        return {
+            "text/plain": header + "\n" + text.render(snapshot, self.options),
+            "text/html": f"<div><b>{escape(header)}</b></div>"
+            + html.render(snapshot, self.options),
+        }
+
+    def refresh_live(self, snapshot: StackSnapshot | None = None) -> None:
+        """Watcher thread: update every live view."""
+        update = getattr(self.publisher, "update_live", None)
+        if not self.live_ids or update is None:
+            return
+        bundle = self.live_bundle(snapshot or self.snapshot("live"))
+        update(list(self.live_ids), bundle, self.live_parent)
 
     def _watcher_started(self) -> None:
         warm_up = getattr(self.publisher, "warm_up", None)
@@ -297,6 +372,11 @@ def load(shell: Any) -> None:
         print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
         return
     extension.cells.register()
+    if config.watchdog:
+        try:
+            extension.set_watchdog(parse_duration(config.watchdog))
+        except ValueError as exc:
+            print(f"ipysigtrace: watchdog off: {exc}", file=sys.stderr)
     if extension.control is not None:
         extension.control.install()
     shell.configurables.append(config)
@@ -315,6 +395,7 @@ def unload(shell: Any) -> None:
         print("ipysigtrace: unload it from the main thread", file=sys.stderr)
         return
     _active = None
+    extension.stop_live()
     notes = extension.stop()
     if extension.control is not None:
         extension.control.uninstall()

@@ -59,6 +59,7 @@ class CellTracker:
         self.shell = shell
         self.kernel = getattr(shell, "kernel", None)
         self.current: RunningCell | None = None  # replaced whole: safe to read anywhere
+        self.on_change: Callable[[RunningCell | None], None] | None = None
         self.cell_ids: dict[int, str] = {}
         self._pending: tuple[Any, int] | None = None
         self._offset = -1 if _ipython_major() >= 9 else 0  # a first guess, see _pre
@@ -80,6 +81,8 @@ class CellTracker:
             with contextlib.suppress(Exception):
                 parent = self.kernel.get_parent("shell")
         self.current = RunningCell(threading.get_ident(), time.time(), parent or None)
+        if self.on_change is not None:
+            self.on_change(self.current)
         cell_id = getattr(info, "cell_id", None)
         if not cell_id and isinstance(parent, dict):
             cell_id = (parent.get("metadata") or {}).get("cellId")
@@ -91,6 +94,8 @@ class CellTracker:
 
     def _post(self, result: Any = None) -> None:
         self.current = None
+        if self.on_change is not None:
+            self.on_change(None)
         pending, self._pending = self._pending, None
         count = getattr(result, "execution_count", None)
         if (
@@ -189,6 +194,20 @@ class KernelPublisher(TerminalPublisher):
         """On the watcher thread, once: make ipykernel's per-thread event pipe now."""
         with contextlib.suppress(Exception):
             _ = self.iopub_thread._event_pipe  # type: ignore[union-attr]
+
+    def update_live(self, display_ids: list[str], bundle: dict[str, str], parent: Any) -> None:
+        """Replace the live views' contents (update_display_data), from the watcher."""
+        cell = self.cells.current
+        header = cell.parent if cell is not None and cell.parent else parent
+        for display_id in display_ids:
+            content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
+            self.kernel.session.send(
+                self.kernel.iopub_socket,
+                "update_display_data",
+                content,
+                parent=header,
+                ident=self.topic,
+            )
 
     def release_thread(self, thread: threading.Thread) -> None:
         """Close the event pipe ipykernel made for a finished thread (else it waits for gc)."""

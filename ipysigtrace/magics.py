@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .live import parse_duration, say_duration
 from .render import FORMATS, ViewOptions, html, render, text
 from .snapshot import StackSnapshot
 
@@ -69,6 +71,20 @@ class StackDumpMagics(Magics):
     @argument(
         "--status", action="store_true", help="Say what is installed and whether it still works."
     )
+    @argument(
+        "--live",
+        nargs="?",
+        const="2s",
+        metavar="INTERVAL",
+        help="Show a view that the watcher keeps updating while a cell runs (every 2 s by "
+        "default, e.g. --live 5s) and at once after every dump; `--live off` stops it.",
+    )
+    @argument(
+        "--after",
+        metavar="DURATION",
+        help="Watchdog: dump under any cell that runs longer than DURATION (e.g. 10m), then "
+        "again after twice as long, and so on; `--after off` stops it.",
+    )
     @line_magic
     def stackdump(self, line: str = "") -> None:
         """Show every thread's stack, the line each one is at, without stopping anything.
@@ -87,6 +103,12 @@ class StackDumpMagics(Magics):
             raise UsageError("--limit must be 0 or more")
         if args.status:
             print("\n".join(self.extension.status()))
+            return
+        if args.after is not None:
+            self._watchdog(args.after)
+            return
+        if args.live is not None:
+            self._live(args.live, args)
             return
         if args.last:
             snapshot = self.extension.publisher.last
@@ -110,6 +132,40 @@ class StackDumpMagics(Magics):
                 "text/html": html.render(snapshot, options),
             }
             display(bundle, raw=True)
+
+    def _watchdog(self, value: str) -> None:
+        if value == "off":
+            self.extension.set_watchdog(None)
+            print("ipysigtrace: watchdog off")
+            return
+        seconds = _duration(value)
+        self.extension.set_watchdog(seconds)
+        first = say_duration(seconds)
+        print(
+            f"ipysigtrace: cells that run longer than {first} get a dump, then again after "
+            f"{say_duration(2 * seconds)}, {say_duration(4 * seconds)}, ...; --after off stops it"
+        )
+
+    def _live(self, value: str, args: Any) -> None:
+        if value == "off":
+            count = self.extension.stop_live()
+            print(f"ipysigtrace: {count} live view{'s' if count != 1 else ''} stopped")
+            return
+        if not hasattr(self.extension.publisher, "update_live"):
+            raise UsageError("--live needs a Jupyter front end; in a terminal use the signal")
+        interval = _duration(value)
+        snapshot = self.extension.snapshot("live")
+        display_id = f"ipysigtrace-live-{uuid.uuid4().hex}"
+        display(self.extension.live_bundle(snapshot), raw=True, display_id=display_id)
+        parent = self.extension.cells.current.parent if self.extension.cells.current else None
+        self.extension.add_live(display_id, interval, parent)
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _select(snapshot: StackSnapshot, patterns: list[str]) -> StackSnapshot:

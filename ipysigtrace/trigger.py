@@ -14,7 +14,8 @@ The Python-level handler runs later, on the main thread, which is the thread tha
 stuck. It does no work. It only waits, boundedly and without any lock (``select`` on a
 second pipe), for the watcher to say "published", which hands the GIL over to the watcher
 at once instead of after a switch interval for each step. It never waits twice at once,
-and at most once per cooldown, so a storm of signals cannot hold the cell up.
+and after a wait that ran out it does not wait again for a cooldown, so a storm of
+signals cannot hold the cell up.
 
 Other owners are respected: the bytes of other signals are forwarded to the wakeup fd that
 was there before us (asyncio's), a previous Python handler for our signal is chained to,
@@ -39,7 +40,9 @@ from typing import Any
 
 # Bytes that are not signal numbers (those are 1..64 on Linux).
 REQUEST = 0xF0  # a dump asked for from code: a magic, a timer, a remote request
+WAKE = 0xF1  # timers changed (a cell started or ended): the watcher recomputes its wait
 STOP = 0xFF  # the watcher should exit
+OURS = (REQUEST, WAKE, STOP)
 
 # Signals a user may not choose: uncatchable, the kernel's own, or fatal ones that
 # faulthandler and the C runtime rely on.
@@ -63,8 +66,9 @@ FORBIDDEN = {
 }
 
 HANDOFF_SECONDS = 0.05
-# After a hand-off wait, the handler does not wait again for this long: a storm of signals
-# costs the main thread at most one bounded wait per cooldown.
+# After a hand-off wait that ran out (no dump came: the signal was merged into another, as
+# in a storm), the handler does not wait again for this long: a storm costs the main
+# thread at most one bounded wait per cooldown, and separate signals always hand off.
 HANDOFF_COOLDOWN = 0.25
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -124,7 +128,7 @@ class SignalTrigger:
         self._read_fd = self._write_fd = -1
         self._ack_read = self._ack_write = -1
         self._in_handler = False
-        self._last_wait = -HANDOFF_COOLDOWN
+        self._last_timeout = -HANDOFF_COOLDOWN
         self.handler_code = self._handler.__func__.__code__
 
     # -- install and uninstall (main thread only) ---------------------------------------
@@ -206,7 +210,7 @@ class SignalTrigger:
             not self._in_handler
             and self.handoff > 0
             and os.getpid() == self.pid
-            and time.monotonic() - self._last_wait >= HANDOFF_COOLDOWN
+            and time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN
         ):
             self._in_handler = True
             try:
@@ -214,7 +218,8 @@ class SignalTrigger:
                 # made). Returns at once if the watcher has already acknowledged.
                 if select.select([self._ack_read], [], [], self.handoff)[0]:
                     os.read(self._ack_read, 512)
-                self._last_wait = time.monotonic()
+                else:
+                    self._last_timeout = time.monotonic()
             except (OSError, ValueError):
                 pass  # pipes closed under us during unload: nothing to wait for
             finally:
@@ -233,16 +238,26 @@ class SignalTrigger:
         """Tell the watcher to exit."""
         self._write(STOP)
 
+    def wake(self) -> None:
+        """Tell the watcher that its timers changed."""
+        self._write(WAKE)
+
     def _write(self, byte: int) -> None:
         if self._write_fd >= 0:
             with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
                 os.write(self._write_fd, bytes((byte,)))
 
-    def read(self) -> bytes:
-        """Block until bytes arrive (the watcher's only wait). b'' once the pipe is gone."""
+    def read(self, timeout: float | None = None) -> bytes | None:
+        """Block until bytes arrive, or ``timeout`` seconds pass (then None).
+
+        The watcher's only wait: with no timer due it blocks without waking at all.
+        b'' once the pipe is gone.
+        """
         try:
+            if timeout is not None and not select.select([self._read_fd], [], [], timeout)[0]:
+                return None
             return os.read(self._read_fd, 4096)
-        except OSError:
+        except (OSError, ValueError):
             return b""
 
     def read_pending(self) -> bytes:

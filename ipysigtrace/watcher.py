@@ -39,10 +39,14 @@ class Watcher:
         trigger: SignalTrigger,
         dump: DumpFunction,
         on_start: Callable[[], None] | None = None,
+        next_timer: Callable[[], float | None] | None = None,
+        on_timer: Callable[[], None] | None = None,
     ) -> None:
         self.trigger = trigger
         self.dump = dump
         self.on_start = on_start
+        self.next_timer = next_timer  # seconds until a timer is due, or None: none is
+        self.on_timer = on_timer
         self._ready = threading.Event()
         self.dumps = 0
         self.errors: deque[str] = deque(maxlen=5)
@@ -81,7 +85,11 @@ class Watcher:
         signal_byte = int(self.trigger.signum)
         last_end = -MIN_INTERVAL
         while True:
-            data = self.trigger.read()
+            due = self.next_timer() if self.next_timer else None
+            data = self.trigger.read(None if due is None else max(0.0, due))
+            if data is None:  # a timer is due (live views, the watchdog)
+                self._guarded(self.on_timer)
+                continue
             wait = last_end + MIN_INTERVAL - time.monotonic()
             if wait > 0 and data and _trigger.STOP not in data:
                 time.sleep(wait)
@@ -90,12 +98,19 @@ class Watcher:
                 return
             asked = signal_byte in data
             requested = _trigger.REQUEST in data
-            others = bytes(b for b in data if b not in (signal_byte, _trigger.REQUEST))
+            others = bytes(b for b in data if b != signal_byte and b not in _trigger.OURS)
             if others:
                 self.trigger.forward(others)
             if asked or requested:
                 self._dump("signal" if asked else "request", ack=asked)
                 last_end = time.monotonic()
+
+    def _guarded(self, function: Callable[[], None] | None) -> None:
+        try:
+            if function is not None:
+                function()
+        except Exception as exc:  # keep watching whatever a timer does
+            self.errors.append(f"timer: {type(exc).__name__}: {exc}")
 
     def _dump(self, reason: str, ack: bool) -> None:
         done = self.trigger.ack if ack else _nothing
