@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from html import escape
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
@@ -25,7 +24,7 @@ from .kernel import CellTracker, ControlHandler, KernelPublisher, RunningCell, T
 from .live import Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
 from .rawdump import RawDumpWriter, raw_path
-from .render import ViewOptions, html, text
+from .render import ViewOptions, bundle
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
 from .watcher import Watcher
@@ -267,23 +266,19 @@ class Extension:
         if self.trigger is not None:
             self.trigger.wake()
 
-    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, str]:
+    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
         """What a live view shows: a header line, then the dump."""
         cell = self.cells.current
         still = self.stillness.update(snapshot)
         header = live_header(snapshot, cell.started if cell else None, still)
-        return {
-            "text/plain": header + "\n" + text.render(snapshot, self.options),
-            "text/html": f"<div><b>{escape(header)}</b></div>"
-            + html.render(snapshot, self.options),
-        }
+        return bundle(snapshot, self.options, header)
 
     def refresh_live(self, snapshot: StackSnapshot | None = None) -> None:
         """Watcher thread: update every live view."""
         update = getattr(self.publisher, "update_live", None)
         if not self.live_ids or update is None:
             return
-        bundle = self.live_bundle(snapshot or self.snapshot("live"))
+        bundle = self.live_bundle(snapshot or self.snapshot("live", with_locals=True))
         update(list(self.live_ids), bundle, self.live_parent)
 
     def _watcher_started(self) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .render import ViewOptions, html, text
+from .render import ViewOptions, bundle, text
 from .snapshot import StackSnapshot
 
 Done = Callable[[], None]
@@ -195,12 +195,12 @@ class KernelPublisher(TerminalPublisher):
         with contextlib.suppress(Exception):
             _ = self.iopub_thread._event_pipe  # type: ignore[union-attr]
 
-    def update_live(self, display_ids: list[str], bundle: dict[str, str], parent: Any) -> None:
+    def update_live(self, display_ids: list[str], data: dict[str, Any], parent: Any) -> None:
         """Replace the live views' contents (update_display_data), from the watcher."""
         cell = self.cells.current
         header = cell.parent if cell is not None and cell.parent else parent
         for display_id in display_ids:
-            content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
+            content = {"data": data, "metadata": {}, "transient": {"display_id": display_id}}
             self.kernel.session.send(
                 self.kernel.iopub_socket,
                 "update_display_data",
@@ -227,12 +227,9 @@ class KernelPublisher(TerminalPublisher):
         if cell is None or cell.parent is None:
             self._publish_idle(snapshot, done)
             return
-        bundle = {
-            "text/plain": text.render(snapshot, self.options),
-            "text/html": html.render(snapshot, self.options),
-        }
         facts = {"time": snapshot.time, "freeze_seconds": snapshot.freeze_seconds}
-        content = {"data": bundle, "metadata": {"ipysigtrace": facts}, "transient": {}}
+        data = bundle(snapshot, self.options)
+        content = {"data": data, "metadata": {"ipysigtrace": facts}, "transient": {}}
         try:
             self.kernel.session.send(
                 self.kernel.iopub_socket,

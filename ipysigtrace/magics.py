@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from .live import parse_duration, say_duration
-from .render import FORMATS, ViewOptions, html, render, text
+from .render import FORMATS, ViewOptions, bundle, render
 from .snapshot import StackSnapshot
 
 
@@ -127,11 +127,7 @@ class StackDumpMagics(Magics):
         elif args.format:
             display({"text/plain": render(snapshot, args.format, options)}, raw=True)
         else:
-            bundle = {
-                "text/plain": text.render(snapshot, options),
-                "text/html": html.render(snapshot, options),
-            }
-            display(bundle, raw=True)
+            display(bundle(snapshot, options), raw=True)
 
     def _watchdog(self, value: str) -> None:
         if value == "off":
@@ -154,7 +150,7 @@ class StackDumpMagics(Magics):
         if not hasattr(self.extension.publisher, "update_live"):
             raise UsageError("--live needs a Jupyter front end; in a terminal use the signal")
         interval = _duration(value)
-        snapshot = self.extension.snapshot("live")
+        snapshot = self.extension.snapshot("live", with_locals=True)
         display_id = f"ipysigtrace-live-{uuid.uuid4().hex}"
         display(self.extension.live_bundle(snapshot), raw=True, display_id=display_id)
         parent = self.extension.cells.current.parent if self.extension.cells.current else None

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from html import escape
+from typing import Any
+
 from ..snapshot import StackSnapshot
 from . import html, text
 from .common import ViewOptions
 
 FORMATS = ("text", "html", "json")
+
+# The snapshot itself, for front ends that render it (the JupyterLab extension does, and
+# keeps what the user opened across the live view's updates); others use the HTML or text.
+MIME_TYPE = "application/vnd.ipysigtrace.snapshot+json"
+
+
+def bundle(
+    snapshot: StackSnapshot, options: ViewOptions | None = None, header: str = ""
+) -> dict[str, Any]:
+    """A display bundle: the snapshot as JSON for our renderer, HTML and text fallbacks."""
+    head_text = header + "\n" if header else ""
+    head_html = f"<div><b>{escape(header)}</b></div>" if header else ""
+    return {
+        MIME_TYPE: {"snapshot": snapshot.to_dict(), "header": header},
+        "text/html": head_html + html.render(snapshot, options),
+        "text/plain": head_text + text.render(snapshot, options),
+    }
 
 
 def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None) -> str:
@@ -20,4 +40,4 @@ def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "ViewOptions", "render"]
+__all__ = ["FORMATS", "MIME_TYPE", "ViewOptions", "bundle", "render"]

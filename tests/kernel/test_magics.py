@@ -7,6 +7,7 @@ import json
 import pytest
 
 from harness import Kernel
+from ipysigtrace.render import MIME_TYPE
 from ipysigtrace.snapshot import StackSnapshot
 
 pytestmark = pytest.mark.kernel
@@ -30,7 +31,8 @@ def workers(loaded: Kernel) -> Kernel:
 
 def test_default_shows_html_and_text(workers: Kernel) -> None:
     (data,) = workers.execute("%stackdump").displays
-    assert set(data) == {"text/plain", "text/html"}
+    assert set(data) == {"text/plain", "text/html", MIME_TYPE}
+    assert StackSnapshot.from_dict(data[MIME_TYPE]["snapshot"]).pid == workers.pid
     text = data["text/plain"]
     assert "(magic)" in text
     assert "Cell In[3], line 1, in <module>" in text  # the cell that runs the magic
