@@ -53,6 +53,7 @@ MACHINERY_MODULES = (
 # Fold a run of frames when this many (or more) repeats of it sit back to back.
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_SPAN = 4
+CONTEXT_LINES = 2  # source lines shown before and after the current one (cell, user frames)
 LOCALS_DEPTH = 30  # innermost frames per thread whose locals are kept
 MAX_TASK_DEPTH = 200  # coroutines followed down one task's await chain
 _AWAITED = {"FutureIter": "Future"}  # asyncio's C future iterator, as a user knows it
@@ -362,6 +363,13 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
     label = classifier.label(filename)
     kind = "cell" if label else classifier.kind(filename, code.co_name)
     line = linecache.getline(filename, lineno).strip() if lineno else ""
+    context, start = None, 0
+    if kind in ("cell", "user") and lineno:
+        start = max(1, lineno - CONTEXT_LINES)
+        lines = [linecache.getline(filename, n) for n in range(start, lineno + CONTEXT_LINES + 1)]
+        while lines and not lines[-1]:
+            lines.pop()  # past the end of the file
+        context = [text.rstrip("\n") for text in lines]
     return FrameRecord(
         filename=filename,
         lineno=lineno,
@@ -370,6 +378,8 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
         label=label,
         kind=kind,
         cell_id=classifier.cell_id(label),
+        context=context,
+        context_start=start,
     )
 
 
@@ -382,12 +392,14 @@ def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:
 def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool:
     """Does the thread run the kernel's code? Judged by its entry point.
 
-    Skips the frames every thread has (threading's bootstrap and ``Thread.run``) and
-    wrappers around ``Thread.run`` (ipykernel 6 wraps it to route output from threads).
+    Skips the frames every thread has (threading's bootstrap and ``Thread.run``), library
+    frames (decorators such as the ``decorator`` package's) and wrappers around
+    ``Thread.run`` (ipykernel 6 wraps it to route output from threads): the first frame
+    left says whose thread it is.
     """
     threading_file = classifier.threading_file
     for index, record in enumerate(records):
-        if record.filename == threading_file:
+        if record.filename == threading_file or record.kind == "library":
             continue
         inner = records[index + 1] if index + 1 < len(records) else None
         if record.kind == "machinery" and inner is not None and inner.filename == threading_file:

@@ -278,8 +278,8 @@ class Extension:
         update = getattr(self.publisher, "update_live", None)
         if not self.live_ids or update is None:
             return
-        bundle = self.live_bundle(snapshot or self.snapshot("live", with_locals=True))
-        update(list(self.live_ids), bundle, self.live_parent)
+        data = self.live_bundle(snapshot or self.snapshot("live", with_locals=True))
+        update(list(self.live_ids), data, self.live_parent)
 
     def _watcher_started(self) -> None:
         warm_up = getattr(self.publisher, "warm_up", None)

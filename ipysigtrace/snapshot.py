@@ -41,6 +41,8 @@ more times right after them; those repeats are folded away (deep recursion).
 ``locals``, only when asked for and only for ``cell`` and ``user`` frames: a list of
 ``{"name", "type", "value"}``, the value shown without running user code (``values.py``);
 null when not captured.
+``context``, for ``cell`` and ``user`` frames: a few source lines around ``lineno``, the
+first of them being line ``context_start``.
 ``cell_id`` is the front end's id of the cell a ``cell`` frame comes from, when the front end
 sent one (JupyterLab and Notebook 7 do), so a view can jump to that cell; else "".
 Unknown keys are ignored when reading, so later versions may add fields.
@@ -72,6 +74,8 @@ class FrameRecord:
     span: int = 1
     cell_id: str = ""
     locals: list[dict[str, str]] | None = None
+    context: list[str] | None = None
+    context_start: int = 0
 
     @property
     def location(self) -> str:

@@ -53,6 +53,7 @@ _BOX = (
     " font-size: var(--jp-code-font-size, 13px); line-height: 1.4;"
 )
 _MUTED = "opacity: 0.65;"
+_CURRENT = "font-weight: bold; color: var(--jp-error-color1, #d32f2f);"
 _BORDER = {
     "cell": "border-left: 3px solid var(--jp-brand-color1, #1976d2);",
     "user": "border-left: 3px solid var(--jp-warn-color1, #f57c00);",
@@ -107,6 +108,19 @@ def _thread(thread: ThreadStack, options: ViewOptions, open_: bool) -> str:
     return f'<details{attr} style="margin: 4px 0;">{head}{"".join(body)}</details>'
 
 
+def _context(frame: FrameRecord) -> str:
+    """A few numbered source lines, the current one marked."""
+    rows = []
+    for number, source in enumerate(frame.context or (), start=frame.context_start):
+        here = number == frame.lineno
+        mark = "&#x2192;" if here else "&nbsp;"
+        style = _CURRENT if here else _MUTED
+        code = _highlighted(source) if source.strip() else ""
+        rows.append(f'<span style="{style}">{mark} {number:>4} </span>{code}')
+    body = "\n".join(rows)
+    return f'<pre style="margin: 0 0 0 1em; padding: 0; background: none;">{body}</pre>'
+
+
 def _frames(frames: list[FrameRecord], options: ViewOptions) -> list[str]:
     body = []
     for row in rows(frames, options):
@@ -126,7 +140,9 @@ def _frame(frame: FrameRecord) -> str:
         where = f"<b>{where}</b>"
     style = _BORDER.get(frame.kind, "") + " padding-left: 6px; margin: 2px 0 2px 1em;"
     html = [f'<div style="{style}">{where}, in <b>{escape(frame.function)}</b>']
-    if frame.line:
+    if frame.context:
+        html.append(_context(frame))
+    elif frame.line:
         code = _highlighted(frame.line)
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
     if frame.locals:

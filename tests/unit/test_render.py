@@ -121,3 +121,20 @@ def test_locals_are_escaped() -> None:
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     text = render(StackSnapshot(0.0, 1, [thread]), "text")
     assert "      s = '<script>alert(1)</script>'  (str)" in text
+
+
+def test_context_lines_mark_the_current_line() -> None:
+    frame = FrameRecord(
+        "/x.py",
+        11,
+        "f",
+        "b = 2",
+        kind="user",
+        context=["a = '<b>'", "b = 2", "c = 3"],
+        context_start=10,
+    )
+    html = render(StackSnapshot(0.0, 1, [ThreadStack(1, "T", frames=[frame])]), "html")
+    marked = [line for line in html.split("\n") if "&#x2192;" in line]
+    assert len(marked) == 1 and "  11 " in marked[0]
+    assert "  10 " in html and "  12 " in html
+    assert "<b>'" not in html and "&lt;b&gt;" in html
