@@ -28,7 +28,7 @@ from types import CodeType, CoroutineType, GeneratorType
 from typing import Any
 
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
-from .values import safe_locals
+from .values import ReprRunner, safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
@@ -275,8 +275,12 @@ def resolve(
     cell_thread: int | None = None,
     trigger: str = "magic",
     limit: int | None = None,
+    reprs: ReprRunner | None = None,
 ) -> StackSnapshot:
-    """Turn frozen stacks into a snapshot: fold, read source, label, classify."""
+    """Turn frozen stacks into a snapshot: fold, read source, label, classify.
+
+    ``reprs``: call user reprs for locals (on disposable threads); else none is called.
+    """
     cache: dict[RawFrame, FrameRecord] = {}
     threads = []
     for ident, chain in frozen.stacks.items():
@@ -288,7 +292,7 @@ def resolve(
             record = _copy(_cached(raw, cache, classifier), repeat, span)
             space = spaces[index] if spaces else None
             if space is not None and record.kind in ("cell", "user"):
-                shown = safe_locals(space, module_level=raw[0].co_name == "<module>")
+                shown = safe_locals(space, raw[0].co_name == "<module>", reprs)
                 record = FrameRecord(**{**record.__dict__, "locals": shown})
             records.append(record)
         if ident == cell_thread:
@@ -337,10 +341,13 @@ def capture(
     skip_top: frozenset[CodeType] = frozenset(),
     limit: int | None = None,
     with_locals: bool = False,
+    reprs: ReprRunner | None = None,
 ) -> StackSnapshot:
     """Freeze, then resolve: the snapshot of every thread but those skipped."""
-    frozen = freeze(skip_idents, skip_top, with_locals)
-    return resolve(frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit)
+    frozen = freeze(skip_idents, skip_top, with_locals or reprs is not None)
+    return resolve(
+        frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit, reprs=reprs
+    )
 
 
 def _folded(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:

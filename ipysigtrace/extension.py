@@ -27,6 +27,7 @@ from .rawdump import RawDumpWriter, raw_path
 from .render import ViewOptions, bundle
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
+from .values import ReprRunner
 from .watcher import Watcher
 
 ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
@@ -93,6 +94,7 @@ class Extension:
             self.publisher = TerminalPublisher(self.options)
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
+        self.reprs = ReprRunner()
         self.clock = Clock()
         self.stillness = Stillness()
         self.live_ids: list[str] = []
@@ -210,9 +212,17 @@ class Extension:
     # -- dumps --------------------------------------------------------------------------
 
     def snapshot(
-        self, trigger: str, limit: int | None = None, with_locals: bool = False
+        self,
+        trigger: str,
+        limit: int | None = None,
+        with_locals: bool = False,
+        user_reprs: bool = False,
     ) -> StackSnapshot:
-        """Capture now, from any thread, leaving out the watcher and our handler frame."""
+        """Capture now, from any thread, leaving out the watcher and our handler frame.
+
+        ``user_reprs`` calls the real repr of locals, on disposable threads (never on the
+        watcher: only a magic or a remote request asks for it).
+        """
         cell = self.cells.current
         skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
         handler = frozenset([self.trigger.handler_code]) if self.trigger else frozenset()
@@ -224,6 +234,7 @@ class Extension:
             skip_top=handler,
             limit=limit,
             with_locals=with_locals,
+            reprs=self.reprs if user_reprs else None,
         )
 
     def _dump(self, reason: str, done: Any) -> None:

@@ -271,7 +271,8 @@ class ControlHandler:
     """Answers ``ipysigtrace_request`` on the control channel, on ipykernel's control thread.
 
     Content of a request: ``{"action": "status"}`` or ``{"action": "dump"}`` (the default),
-    with ``"locals": true`` for the locals of cell and user frames (shown safely).
+    with ``"locals": true`` for the locals of cell and user frames (shown safely), or
+    ``"locals": "repr"`` to call their reprs (on disposable threads, with a time limit).
     The reply, ``ipysigtrace_reply``: ``{"status": "ok", "version": 1, "pid": ...,
     "signal": "SIGUSR2", "raw_file": "/run/.../ipysigtrace-PID.raw", "snapshot": {...}}``
     (the snapshot for a dump only), or
@@ -319,8 +320,11 @@ class ControlHandler:
             **self.facts(),
         }
         if action == "dump":
-            with_locals = content.get("locals") is True
-            reply["snapshot"] = self.snapshot("request", with_locals=with_locals).to_dict()
+            wanted = content.get("locals")
+            snapshot = self.snapshot(
+                "request", with_locals=wanted in (True, "repr"), user_reprs=wanted == "repr"
+            )
+            reply["snapshot"] = snapshot.to_dict()
         elif action != "status":
             reply = {"status": "error", "message": f"unknown action {action!r}"}
         self.kernel.session.send(stream, REPLY, reply, parent, ident)

@@ -57,10 +57,13 @@ class StackDumpMagics(Magics):
     )
     @argument(
         "--locals",
-        action="store_true",
-        help="Also show the local variables of your own frames. No user code runs: objects "
-        "other than numbers, strings, bytes and containers of them show as type and address; "
-        "names that look like secrets are masked.",
+        nargs="?",
+        const="safe",
+        choices=("safe", "repr"),
+        help="Also show the local variables of your own frames. By default (safe) no user "
+        "code runs: objects other than numbers, strings, bytes and containers of them show "
+        "as type and address. --locals=repr calls their repr, each on a disposable thread "
+        "with a time limit. Names that look like secrets are masked.",
     )
     @argument(
         "--last",
@@ -116,7 +119,12 @@ class StackDumpMagics(Magics):
                 print("ipysigtrace: no dump has been made by a signal yet")
                 return
         else:
-            snapshot = self.extension.snapshot("magic", limit=args.limit, with_locals=args.locals)
+            snapshot = self.extension.snapshot(
+                "magic",
+                limit=args.limit,
+                with_locals=args.locals is not None,
+                user_reprs=args.locals == "repr",
+            )
         if args.threads:
             snapshot = _select(snapshot, args.threads)
         for problem in self.extension.problems():

@@ -6,11 +6,18 @@ a lock that the stuck thread holds. So only values of exact builtin types are fo
 length and depth limits); anything else is shown as its type name and address, and a NumPy
 array as its shape and dtype (C-level attributes, no Python code runs). Names that look
 like secrets are masked.
+
+When the user asks for it (``%stackdump --locals=repr``), ``ReprRunner`` calls the real
+``repr`` of the other objects, each on a disposable thread with a time limit and a size
+limit: a repr that raises, runs for ever or waits for a lock that the stuck thread holds
+shows as such, and whoever asked carries on. Threads whose repr never returned are left
+behind (they cannot be killed); once a few are, no more reprs are tried.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
@@ -31,8 +38,42 @@ _NOTEBOOK_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"}
 _DEFINITIONS = (ModuleType, FunctionType, BuiltinFunctionType, type)
 
 
-def safe_locals(namespace: dict[str, Any], module_level: bool = False) -> list[dict[str, str]]:
-    """[{'name', 'type', 'value'}] for up to MAX_LOCALS names, no user code run."""
+class ReprRunner:
+    """Calls user ``__repr__`` on disposable threads, with a time and a size limit."""
+
+    def __init__(self, timeout: float = 0.2, max_stuck: int = 3) -> None:
+        self.timeout = timeout
+        self.max_stuck = max_stuck
+        self.stuck: list[threading.Thread] = []
+
+    def __call__(self, value: Any) -> str:
+        self.stuck = [t for t in self.stuck if t.is_alive()]
+        if len(self.stuck) >= self.max_stuck:
+            return "<repr not tried: earlier reprs never returned>"
+        result: list[str] = []
+        thread = threading.Thread(
+            target=_repr_into, args=(value, result), name="ipysigtrace-repr", daemon=True
+        )
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            self.stuck.append(thread)
+            return f"<repr did not return within {self.timeout:g} s>"
+        return result[0] if result else "<repr gave nothing>"
+
+
+def _repr_into(value: Any, result: list[str]) -> None:
+    try:
+        text = repr(value)
+        result.append(_cut(text) if isinstance(text, str) else "<repr did not give a str>")
+    except BaseException as exc:  # a user repr may raise anything, SystemExit included
+        result.append(f"<repr raised {type(exc).__name__}>")
+
+
+def safe_locals(
+    namespace: dict[str, Any], module_level: bool = False, reprs: ReprRunner | None = None
+) -> list[dict[str, str]]:
+    """[{'name', 'type', 'value'}] for up to MAX_LOCALS names; user code only via ``reprs``."""
     out: list[dict[str, str]] = []
     for name, value in list(namespace.items()):
         if len(out) >= MAX_LOCALS:
@@ -44,7 +85,12 @@ def safe_locals(namespace: dict[str, Any], module_level: bool = False) -> list[d
         ):
             continue
         kind = type(value)
-        text = MASK if SECRET.search(name) else safe_text(value)
+        if SECRET.search(name):
+            text = MASK
+        elif reprs is not None and not _builtin(value):
+            text = reprs(value)
+        else:
+            text = safe_text(value)
         out.append({"name": name, "type": _type_name(kind), "value": text})
     return out
 
@@ -68,6 +114,12 @@ def safe_text(value: Any, depth: int = 0) -> str:
     if kind.__module__ == "numpy" and kind.__name__ == "ndarray":
         return f"<ndarray shape={value.shape} dtype={value.dtype.str}>"
     return f"<{_type_name(kind)} at {id(value):#x}>"
+
+
+def _builtin(value: Any) -> bool:
+    """Formatted by safe_text itself (no repr of a user type needed)."""
+    kind = type(value)
+    return kind in _SCALARS or kind in (str, bytes, dict, ModuleType) or kind in _SEQUENCES
 
 
 def _container(value: Any, kind: type, depth: int) -> str:

@@ -175,8 +175,9 @@ class DumpHandler(KernelHandler):
             return
         state.busy.add(kernel_id)
         try:
-            with_locals = options.get("locals") is True
-            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=with_locals)
+            wanted = options.get("locals")
+            wanted = wanted if wanted in (True, "repr") else False
+            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=wanted)
         finally:
             state.busy.discard(kernel_id)
             state.last[kernel_id] = time.monotonic()

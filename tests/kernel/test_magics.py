@@ -122,3 +122,48 @@ frame_with_locals()
     assert "      token = ******  (str)" in text
     assert "Stuck at 0x" in text
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_locals_repr_with_pathological_reprs(loaded: Kernel) -> None:
+    code = """\
+import threading
+held = threading.Lock()
+class Point:
+    def __repr__(self):
+        return "Point(1, 2)"
+class Raises:
+    def __repr__(self):
+        raise ValueError("nope")
+class Forever:
+    def __repr__(self):
+        while True:
+            pass
+class WaitsForTheLock:
+    def __repr__(self):
+        with held:
+            return "never"
+class Huge:
+    def __repr__(self):
+        return "x" * 10**6
+def frame_with_locals():
+    p, r, f, w, h = Point(), Raises(), Forever(), WaitsForTheLock(), Huge()
+    with held:  # this thread holds the lock that w's repr waits for
+        get_ipython().run_line_magic("stackdump", "MainThread --locals=repr -f text")
+frame_with_locals()
+"""
+    reply = loaded.execute(code, timeout=30)
+    assert reply.status == "ok" and not reply.errors
+    text = reply.displays[0]["text/plain"]
+    assert "p = Point(1, 2)  (Point)" in text
+    assert "r = <repr raised ValueError>" in text
+    assert "f = <repr did not return within 0.2 s>" in text
+    assert "w = <repr did not return within 0.2 s>" in text
+    assert max(len(line) for line in text.splitlines()) < 300, "a huge repr is cut"
+    assert loaded.execute("40 + 2").result == "42"
+    again = loaded.execute("%stackdump --status")
+    assert "watcher thread ipysigtrace-watcher: alive" in again.stdout
+
+
+def test_bad_locals_mode(loaded: Kernel) -> None:
+    reply = loaded.execute("%stackdump --locals=eval")
+    assert "invalid choice" in reply.stderr and "Traceback" not in reply.stderr
