@@ -40,6 +40,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+from bench_server import section_server
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 
@@ -819,6 +820,9 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as root:
             section_hangs(root, pyspy, report, rounds)
+            hangs = [("1a", "loop", "", SPIN), ("1b", "sleep", "", SLEEP)]
+            hangs.append(("1c", "lock", LOCK_SETUP, LOCK))
+            section_server(root, pyspy, report, rounds, hangs)
             section_scale(root, pyspy, report, scale_rounds, threads, depths, args.quick)
             section_idle(root, report, idle_rounds, args.quick)
             section_memory(root, report, dumps, args.quick)
