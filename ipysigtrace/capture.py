@@ -315,7 +315,8 @@ def resolve(
                 daemon=daemon,
                 is_main=ident == frozen.main_ident,
                 runs_cell=ident == cell_thread,
-                service=ident != cell_thread and _is_service(records, classifier),
+                service=ident not in (cell_thread, frozen.main_ident)
+                and _is_service(records, classifier),
                 state=guess_state(records),
                 frames=records,
                 tasks=tasks,

@@ -140,3 +140,9 @@ def test_limit_keeps_the_innermost() -> None:
 def test_guess_state_from_the_line(line: str, state: str) -> None:
     assert guess_state([FrameRecord("/x.py", 1, "f", line)]) == state
     assert guess_state([]) == "unknown"
+
+
+def test_the_main_thread_is_never_hidden_as_a_service_thread() -> None:
+    snapshot = capture(FrameClassifier(machinery_modules=("_pytest", "pytest", "pluggy")))
+    main = next(t for t in snapshot.threads if t.is_main)
+    assert not main.service
