@@ -598,3 +598,70 @@ export function defaultErrorMessage(status: number): string {
       return `The server answered with HTTP status ${status}.`;
   }
 }
+
+/** The MIME type of a snapshot in a notebook output (`%stackdump`, live view). */
+export const SNAPSHOT_MIME = 'application/vnd.ipysigtrace.snapshot+json';
+
+/** What an output's `application/vnd.ipysigtrace.snapshot+json` value holds. */
+export interface ISnapshotOutput {
+  snapshot: ISnapshot;
+  /** "Live stacks · cell running for 3 min 12 s · …", or "". */
+  header: string;
+}
+
+/**
+ * Read the value of an output's snapshot MIME type.
+ *
+ * Throws when it holds no ipysigtrace snapshot.
+ */
+export function parseSnapshotOutput(value: unknown): ISnapshotOutput {
+  const raw = isRecord(value) ? value : {};
+  return { snapshot: parseSnapshot(raw.snapshot), header: str(raw.header) };
+}
+
+/** The output's header, else "Stacks of process … (…): 7 threads: …". */
+export function outputHeader(output: ISnapshotOutput): string {
+  return (
+    output.header ||
+    `${snapshotTitle(output.snapshot)}: ${summary(output.snapshot)}`
+  );
+}
+
+/** Whether any frame of a thread or of a task carries a local variable. */
+export function hasLocals(snapshot: ISnapshot): boolean {
+  const stacks = snapshot.threads.flatMap(thread => [thread, ...thread.tasks]);
+  return stacks.some(stack =>
+    stack.frames.some(frame => frameLocals(frame).length > 0)
+  );
+}
+
+/**
+ * The thread sections the user opened or closed, by thread ident, kept only
+ * where they differ from the section's default (open for a view's first
+ * thread), so a section the user left alone follows the default when the
+ * thread running the cell changes.
+ */
+export type OpenChoices = Map<string, boolean>;
+
+/** Remember how the user left a section, before the view is rebuilt. */
+export function rememberOpen(
+  choices: OpenChoices,
+  ident: string,
+  open: boolean,
+  defaultOpen: boolean
+): void {
+  if (open === defaultOpen) {
+    choices.delete(ident);
+  } else {
+    choices.set(ident, open);
+  }
+}
+
+/** Whether a thread's section opens: the user's choice, else its default. */
+export function threadOpen(
+  choices: ReadonlyMap<string, boolean>,
+  thread: IThread,
+  defaultOpen: boolean
+): boolean {
+  return choices.get(String(thread.ident)) ?? defaultOpen;
+}

@@ -19,27 +19,13 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, requestDump } from './api';
 import {
-  frameLocals,
-  frameTitle,
-  hiddenTasksText,
-  hiddenThreadsText,
   IDumpReply,
   IFrame,
-  ILocal,
-  ITask,
-  IThread,
-  primaryThread,
   renderText,
-  rows,
-  runsCell,
   snapshotTitle,
-  stateGroup,
-  summary,
-  taskHeading,
-  threadHeading,
-  visibleTasks,
-  visibleThreads
+  summary
 } from './model';
+import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
 
 /** How often auto-refresh asks for a new snapshot, in milliseconds. */
 export const AUTO_REFRESH_MS = 2000;
@@ -62,41 +48,20 @@ export interface IStacksSource {
 /** What the panel shows when it has no snapshot. */
 type Failure = { status: number; message: string };
 
-const CLASS = {
-  panel: 'jp-ipysigtrace-panel',
-  view: 'jp-ipysigtrace-view',
-  header: 'jp-ipysigtrace-header',
-  status: 'jp-ipysigtrace-status',
-  banner: 'jp-ipysigtrace-banner',
-  error: 'jp-ipysigtrace-error',
-  thread: 'jp-ipysigtrace-thread',
-  frame: 'jp-ipysigtrace-frame',
-  task: 'jp-ipysigtrace-task',
-  taskHeading: 'jp-ipysigtrace-task-heading',
-  badge: 'jp-ipysigtrace-badge',
-  localsList: 'jp-ipysigtrace-locals-list',
-  local: 'jp-ipysigtrace-local'
-};
-
-/** Make an element with a class and, optionally, text (set as textContent). */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
 /** The body of the panel: the header, the banners and one section per thread. */
 export class StacksView extends Widget {
   constructor(readonly source: IStacksSource) {
     super();
     this.addClass(CLASS.view);
+    const reveal = source.revealFrame?.bind(source);
+    this._threads = new ThreadsRenderer(
+      reveal &&
+        ((frame: IFrame) => {
+          if (!reveal(frame)) {
+            this._setStatus('That cell is not in this notebook any more.');
+          }
+        })
+    );
     this.node.tabIndex = -1;
     source.sessionContext.statusChanged.connect(this._onStatus, this);
     this._render();
@@ -108,11 +73,11 @@ export class StacksView extends Widget {
   }
 
   get showInternals(): boolean {
-    return this._showInternals;
+    return this._threads.showInternals;
   }
 
   set showInternals(value: boolean) {
-    this._showInternals = value;
+    this._threads.showInternals = value;
     this._render();
   }
 
@@ -121,14 +86,14 @@ export class StacksView extends Widget {
    * view and "Copy as text" show them. Turning it on takes a new snapshot.
    */
   get showLocals(): boolean {
-    return this._showLocals;
+    return this._threads.showLocals;
   }
 
   set showLocals(value: boolean) {
-    if (value === this._showLocals || this.isDisposed) {
+    if (value === this.showLocals || this.isDisposed) {
       return;
     }
-    this._showLocals = value;
+    this._threads.showLocals = value;
     if (value && this._busy) {
       // Let the request under way answer, then ask again with locals
       // (asking now would only be refused as too soon).
@@ -180,7 +145,7 @@ export class StacksView extends Widget {
     this._setStatus('Asking the kernel for its stacks…');
     try {
       const reply = await requestDump(kernel.id, undefined, {
-        locals: this._showLocals
+        locals: this.showLocals
       });
       if (ticket === this._ticket && !this.isDisposed) {
         this._reply = reply;
@@ -224,7 +189,7 @@ export class StacksView extends Widget {
     }
     const snapshot = this._reply.snapshot;
     Clipboard.copyToSystem(
-      renderText(snapshot, this._showInternals, this._showLocals)
+      renderText(snapshot, this.showInternals, this.showLocals)
     );
     this._setStatus('Copied to the clipboard.');
     return true;
@@ -301,16 +266,7 @@ export class StacksView extends Widget {
   /** Rebuild the whole view from the current state. */
   private _render(): void {
     const scroll = this.node.scrollTop;
-    // Remember which sections the user opened or closed.
-    this.node.querySelectorAll('details[data-ident]').forEach(node => {
-      const details = node as HTMLDetailsElement;
-      const ident = details.dataset.ident!;
-      if (String(details.open) === details.dataset.defaultOpen) {
-        this._open.delete(ident);
-      } else {
-        this._open.set(ident, details.open);
-      }
-    });
+    this._threads.remember(this.node);
     this.node.replaceChildren();
     this._loadButton = null;
 
@@ -381,191 +337,11 @@ export class StacksView extends Widget {
       this.node.append(el('div', 'jp-ipysigtrace-note', snapshot.note));
     }
     if (snapshot.kind === 'raw') {
-      this.node.append(this._rawBanner());
+      this.node.append(rawBanner());
     }
     this.node.append(this._statusNode!);
 
-    const { shown, hidden } = visibleThreads(snapshot, this._showInternals);
-    const first = primaryThread(shown, snapshot);
-    for (const thread of shown) {
-      this.node.append(
-        this._renderThread(thread, runsCell(snapshot, thread), thread === first)
-      );
-    }
-    if (hidden.length) {
-      this.node.append(
-        el(
-          'div',
-          'jp-ipysigtrace-hidden-threads',
-          `${hiddenThreadsText(hidden)}: "Show kernel internals" shows them.`
-        )
-      );
-    }
-    if (!snapshot.threads.length) {
-      this.node.append(
-        el('div', 'jp-ipysigtrace-empty', 'The snapshot has no threads.')
-      );
-    }
-  }
-
-  private _rawBanner(): HTMLElement {
-    const box = el('div', `${CLASS.banner} jp-ipysigtrace-raw`);
-    box.setAttribute('role', 'status');
-    box.append(
-      el('p', 'jp-ipysigtrace-banner-title', 'Native code holds the GIL')
-    );
-    box.append(
-      el(
-        'p',
-        '',
-        'The cell is inside native code (a C extension, or a builtin such as ' +
-          'sum() over an endless iterator) that does not release the GIL, so no ' +
-          'Python thread can run. This is a raw dump written by faulthandler: it ' +
-          'has fewer details.'
-      )
-    );
-    box.append(
-      el(
-        'p',
-        '',
-        'Interrupt Kernel may not help until the native call returns. Wait for it ' +
-          'to finish; if it never returns, restart the kernel (its variables are lost).'
-      )
-    );
-    return box;
-  }
-
-  private _renderThread(
-    thread: IThread,
-    cell: boolean,
-    first: boolean
-  ): HTMLElement {
-    const details = el('details', CLASS.thread);
-    const key = String(thread.ident);
-    details.dataset.ident = key;
-    details.dataset.defaultOpen = String(first);
-    details.open = this._open.get(key) ?? first;
-    if (cell) {
-      details.classList.add('jp-ipysigtrace-thread-cell');
-    }
-
-    const summaryNode = el('summary', 'jp-ipysigtrace-thread-summary');
-    summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
-    summaryNode.append(
-      el(
-        'span',
-        'jp-ipysigtrace-thread-meta',
-        threadHeading(thread).slice(thread.name.length)
-      )
-    );
-    if (cell) {
-      summaryNode.append(
-        el('span', 'jp-ipysigtrace-thread-role', 'runs the cell')
-      );
-    }
-    const badge = el(
-      'span',
-      `${CLASS.badge} jp-ipysigtrace-state-${stateGroup(thread.state)}`,
-      thread.state
-    );
-    summaryNode.append(badge);
-    details.append(summaryNode);
-
-    details.append(this._renderFrames(thread));
-    const tasks = visibleTasks(thread, this._showInternals);
-    for (const task of tasks.shown) {
-      details.append(this._renderTask(task));
-    }
-    if (tasks.hidden) {
-      details.append(
-        el('div', 'jp-ipysigtrace-hidden-tasks', hiddenTasksText(tasks.hidden))
-      );
-    }
-    return details;
-  }
-
-  /** A thread's or a task's frames, with folds, hidden runs and locals. */
-  private _renderFrames(stack: { frames: IFrame[] }): HTMLElement {
-    const list = el('div', 'jp-ipysigtrace-frames');
-    if (!stack.frames.length) {
-      list.append(el('div', 'jp-ipysigtrace-empty', '(no Python frames)'));
-    }
-    for (const row of rows(stack, this._showInternals)) {
-      if (row.type === 'frame') {
-        list.append(this._renderFrame(row.frame, row.current));
-        const locals = this._showLocals ? frameLocals(row.frame) : [];
-        if (locals.length) {
-          // Beside the frame, not in it: a cell frame is a button.
-          list.append(this._renderLocals(locals));
-        }
-      } else {
-        list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
-      }
-    }
-    return list;
-  }
-
-  /** An asyncio task of the thread's loop: its heading, then its frames. */
-  private _renderTask(task: ITask): HTMLElement {
-    const block = el('div', CLASS.task);
-    block.append(el('div', CLASS.taskHeading, taskHeading(task)));
-    block.append(this._renderFrames(task));
-    return block;
-  }
-
-  private _renderFrame(frame: IFrame, current: boolean): HTMLElement {
-    // frame.kind was checked against the known kinds by parseSnapshot.
-    const node = el('div', `${CLASS.frame} ${CLASS.frame}-${frame.kind}`);
-    if (current) {
-      node.classList.add('jp-ipysigtrace-frame-current');
-    }
-    node.append(el('div', 'jp-ipysigtrace-location', frameTitle(frame)));
-    if (frame.line) {
-      node.append(el('pre', 'jp-ipysigtrace-source', frame.line.trim()));
-    }
-    const reveal = this.source.revealFrame?.bind(this.source);
-    if (frame.kind === 'cell' && reveal) {
-      node.tabIndex = 0;
-      node.setAttribute('role', 'button');
-      node.title = 'Show this line in the notebook';
-      const go = () => {
-        if (!reveal(frame)) {
-          this._setStatus('That cell is not in this notebook any more.');
-        }
-      };
-      node.addEventListener('click', go);
-      node.addEventListener('keydown', event => {
-        if (event.key === 'Enter' || event.key === ' ') {
-          event.preventDefault();
-          go();
-        }
-      });
-    }
-    return node;
-  }
-
-  /** A frame's locals: "name = value  type" rows, values cut by CSS. */
-  private _renderLocals(locals: ILocal[]): HTMLElement {
-    const list = el('dl', CLASS.localsList);
-    list.setAttribute('aria-label', 'Local variables');
-    for (const local of locals) {
-      const item = el('div', CLASS.local);
-      const name = el('dt', 'jp-ipysigtrace-local-name', local.name);
-      name.title = local.name;
-      item.append(name);
-      const value = el('dd', 'jp-ipysigtrace-local-value');
-      const text = el('span', 'jp-ipysigtrace-local-text', local.value);
-      text.title = local.value;
-      value.append(text);
-      if (local.type) {
-        const type = el('span', 'jp-ipysigtrace-local-type', local.type);
-        type.title = local.type;
-        value.append(type);
-      }
-      item.append(value);
-      list.append(item);
-    }
-    return list;
+    this.node.append(...this._threads.render(snapshot));
   }
 
   private _reply: IDumpReply | null = null;
@@ -574,21 +350,19 @@ export class StacksView extends Widget {
   private _statusNode: HTMLElement | null = null;
   private _loadButton: HTMLButtonElement | null = null;
   private _loadHint: HTMLElement | null = null;
-  private _showInternals = false;
-  private _showLocals = false;
+  private _threads: ThreadsRenderer;
   private _timer: number | null = null;
   private _busy = false;
   private _refreshAfter = false;
   private _loading = false;
   private _ticket = 0;
-  private _open = new Map<string, boolean>();
 }
 
 /** The main-area widget: a toolbar above a `StacksView`. */
 export class StacksPanel extends MainAreaWidget<StacksView> {
   constructor(source: IStacksSource) {
     super({ content: new StacksView(source) });
-    this.addClass(CLASS.panel);
+    this.addClass('jp-ipysigtrace-panel');
     this.id = `ipysigtrace-stacks-${source.widget.id}`;
     this.title.icon = bugIcon;
     this.title.closable = true;

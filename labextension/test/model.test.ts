@@ -10,16 +10,23 @@ import {
   frameLocals,
   findCellIndex,
   frameTitle,
+  hasLocals,
   hiddenTasksText,
   IFrame,
   isKernelTask,
   localLines,
+  OpenChoices,
+  outputHeader,
   parseDumpReply,
   parseSnapshot,
+  parseSnapshotOutput,
+  primaryThread,
+  rememberOpen,
   renderText,
   rows,
   summary,
   taskHeading,
+  threadOpen,
   visibleTasks,
   visibleThreads
 } from '../src/model';
@@ -597,4 +604,95 @@ test('renderText hides a lone kernel task with the singular line', () => {
   // Without tasks the text is the same as before.
   const plain = parseSnapshot(SNAPSHOT);
   assert.doesNotMatch(renderText(plain, true, true), /asyncio/);
+});
+
+test('parseSnapshotOutput reads the snapshot and the header', () => {
+  const output = parseSnapshotOutput({
+    snapshot: SNAPSHOT,
+    header: 'Live stacks · cell running for 3 min 12 s'
+  });
+  assert.equal(output.snapshot.pid, 4242);
+  assert.equal(output.snapshot.threads.length, 3);
+  assert.equal(
+    outputHeader(output),
+    'Live stacks · cell running for 3 min 12 s'
+  );
+  // Without a header (absent, empty or not a string): the title and summary.
+  for (const header of [undefined, '', 7]) {
+    const bare = parseSnapshotOutput({ snapshot: SNAPSHOT, header });
+    assert.equal(bare.header, '');
+    assert.match(
+      outputHeader(bare),
+      /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 3 threads: 1 running, 2 waiting$/
+    );
+  }
+  assert.throws(() => parseSnapshotOutput(SNAPSHOT), /not a stack snapshot/);
+  assert.throws(() => parseSnapshotOutput(null), /not a stack snapshot/);
+  assert.throws(() => parseSnapshotOutput({ snapshot: { format: 'x' } }));
+});
+
+test('hasLocals looks at the frames of threads and of tasks', () => {
+  assert.equal(hasLocals(parseSnapshot(SNAPSHOT)), false);
+  assert.equal(hasLocals(parseSnapshot(withLocals())), true);
+  assert.equal(hasLocals(parseSnapshot(withTasks())), true);
+  // Captured but empty everywhere: nothing to show.
+  const empty = JSON.parse(JSON.stringify(SNAPSHOT));
+  for (const thread of empty.threads) {
+    for (const item of thread.frames) {
+      item.locals = [];
+    }
+  }
+  assert.equal(hasLocals(parseSnapshot(empty)), false);
+});
+
+/** The sections a view opens, by ident, the way ThreadsRenderer does. */
+function openIdents(
+  choices: OpenChoices,
+  data: Record<string, unknown>,
+  showInternals = false
+): number[] {
+  const snapshot = parseSnapshot(data);
+  const { shown } = visibleThreads(snapshot, showInternals);
+  const first = primaryThread(shown, snapshot);
+  return shown
+    .filter(thread => threadOpen(choices, thread, thread === first))
+    .map(thread => thread.ident);
+}
+
+test('thread sections keep what the user chose across snapshots', () => {
+  const choices: OpenChoices = new Map();
+  // By default only the thread running the cell is open.
+  assert.deepEqual(openIdents(choices, SNAPSHOT), [1398]);
+  // The user opens the worker and closes the main thread.
+  rememberOpen(choices, '55', true, false);
+  rememberOpen(choices, '1398', false, true);
+  assert.deepEqual(openIdents(choices, SNAPSHOT), [55]);
+  // The next snapshot: the same choices, by ident, whatever the order.
+  const next = JSON.parse(JSON.stringify(SNAPSHOT));
+  next.threads.reverse();
+  next.threads[0].state = 'sleeping';
+  assert.deepEqual(openIdents(choices, next), [55]);
+  // Showing the internals adds the IOPub thread, closed.
+  assert.deepEqual(openIdents(choices, next, true), [55]);
+  // Reopening the main thread by hand is its default again: forgotten.
+  rememberOpen(choices, '1398', true, true);
+  assert.deepEqual([...choices.keys()], ['55']);
+  assert.deepEqual(openIdents(choices, next).sort(), [1398, 55]);
+});
+
+test('a section left alone follows the thread that runs the cell', () => {
+  const choices: OpenChoices = new Map();
+  rememberOpen(choices, '1398', true, true);
+  rememberOpen(choices, '55', false, false);
+  assert.equal(choices.size, 0);
+  // The cell now runs on the worker thread.
+  const moved = JSON.parse(JSON.stringify(SNAPSHOT));
+  moved.cell_thread = 55;
+  moved.threads[2].runs_cell = false;
+  moved.threads[1].runs_cell = true;
+  assert.deepEqual(openIdents(choices, moved), [55]);
+  // A thread gone from the snapshot keeps its choice for when it comes back.
+  rememberOpen(choices, '99', true, false);
+  assert.deepEqual(openIdents(choices, moved), [55]);
+  assert.equal(choices.get('99'), true);
 });

@@ -94,3 +94,33 @@ def test_notebook7(page: Page, lab_server: str) -> None:
     check_panel_and_jump(page, "notebook7-stacks-panel.png")
     interrupt(page)
     shut_down_kernels(page, lab_server)
+
+
+def test_live_view_keeps_what_the_user_opened(page: Page, lab_server: str) -> None:
+    """The live view updates during a hang; a thread the user opened stays open."""
+    page.goto(f"{lab_server}/lab/tree/demo.ipynb?token={TOKEN}")
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect(cells.first).to_be_visible(timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    run_cells_until_the_hang(page)  # loads the extension and starts hang 1
+    interrupt(page)
+    live_cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="%stackdump --live").first
+    crunch_cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="crunch(20_000_000)").first
+    for cell in (live_cell, crunch_cell):
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+Enter")
+    view = live_cell.locator(".jp-ipysigtrace-mime")
+    expect(view).to_contain_text("cell running for", timeout=15_000)
+    expect(view).to_contain_text("in crunch")
+    main = view.locator("details.jp-ipysigtrace-thread", has_text="MainThread")
+    expect(main).to_have_attribute("open", "")
+    main.locator("summary").click()  # the user closes it, in the browser only
+    header = view.locator(".jp-ipysigtrace-mime-header")
+    before = header.inner_text()
+    expect(header).not_to_have_text(before, timeout=10_000)  # an update came from the kernel
+    expect(main).not_to_have_attribute("open", "")  # and the user's choice held
+    assert "<script" not in view.inner_html()
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-live-view.png"))
+    shut_down_kernels(page, lab_server)

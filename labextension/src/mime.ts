@@ -1,0 +1,167 @@
+/**
+ * The output renderer of `application/vnd.ipysigtrace.snapshot+json`: the
+ * snapshot of `%stackdump` and of the live view, which the kernel replaces
+ * with `update_display_data` while a cell hangs.
+ *
+ * It never calls the server or the kernel. JupyterLab calls `renderModel` on
+ * the same renderer for each update, so the sections the user opened or
+ * closed, the toggles and the scroll position stay.
+ */
+import { Clipboard } from '@jupyterlab/apputils';
+import type { IRenderMime } from '@jupyterlab/rendermime';
+import { Widget } from '@lumino/widgets';
+
+import {
+  hasLocals,
+  ISnapshotOutput,
+  outputHeader,
+  parseSnapshotOutput,
+  renderText,
+  SNAPSHOT_MIME
+} from './model';
+import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
+
+/** A button of the renderer's toolbar. */
+function button(
+  label: string,
+  title: string,
+  className: string,
+  onClick: () => void
+): HTMLButtonElement {
+  const node = el('button', `jp-ipysigtrace-mime-button ${className}`, label);
+  node.type = 'button';
+  node.title = title;
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+/** Renders a snapshot output: a header, a toolbar and the threads. */
+export class SnapshotRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(options: IRenderMime.IRendererOptions) {
+    super();
+    this._mimeType = options.mimeType;
+    this.addClass('jp-ipysigtrace-mime');
+    this._threads.showLocals = true;
+
+    this._internals = button(
+      'Show kernel internals',
+      "Show the kernel's own threads and frames",
+      'jp-ipysigtrace-internals',
+      () => {
+        this._threads.showInternals = !this._threads.showInternals;
+        this._render();
+      }
+    );
+    this._locals = button(
+      'Show locals',
+      'Show the local variables the kernel captured',
+      'jp-ipysigtrace-locals',
+      () => {
+        this._threads.showLocals = !this._threads.showLocals;
+        this._render();
+      }
+    );
+    const copy = button(
+      'Copy as text',
+      'Copy the stacks as plain text, like a traceback',
+      'jp-ipysigtrace-copy',
+      () => this._copy()
+    );
+    const toolbar = el('div', 'jp-ipysigtrace-mime-toolbar');
+    toolbar.setAttribute('role', 'toolbar');
+    toolbar.append(this._internals, this._locals, copy, this._status);
+    this._status.setAttribute('aria-live', 'polite');
+    this._body.classList.add(CLASS.view);
+    this.node.append(this._header, toolbar, this._body);
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    try {
+      this._output = parseSnapshotOutput(model.data[this._mimeType]);
+      this._error = '';
+    } catch (error) {
+      this._output = null;
+      this._error = `Not a stack snapshot: ${(error as Error).message}`;
+    }
+    this._render();
+  }
+
+  /** Rebuild the header and the threads; keep the user's choices. */
+  private _render(): void {
+    const output = this._output;
+    const scroll = this._body.scrollTop;
+    this._threads.remember(this._body);
+    this._body.replaceChildren();
+    this._header.textContent = output ? outputHeader(output) : this._error;
+    this._internals.setAttribute(
+      'aria-pressed',
+      String(this._threads.showInternals)
+    );
+    this._locals.setAttribute('aria-pressed', String(this._threads.showLocals));
+    this._locals.hidden = !output || !hasLocals(output.snapshot);
+    if (output) {
+      const snapshot = output.snapshot;
+      if (snapshot.note) {
+        this._body.append(el('div', 'jp-ipysigtrace-note', snapshot.note));
+      }
+      if (snapshot.kind === 'raw') {
+        this._body.append(rawBanner());
+      }
+      this._body.append(...this._threads.render(snapshot));
+    }
+    this._body.scrollTop = scroll;
+  }
+
+  private _copy(): void {
+    if (!this._output) {
+      return;
+    }
+    const showLocals =
+      this._threads.showLocals && hasLocals(this._output.snapshot);
+    Clipboard.copyToSystem(
+      renderText(this._output.snapshot, this._threads.showInternals, showLocals)
+    );
+    this._status.textContent = 'Copied to the clipboard.';
+    window.clearTimeout(this._statusTimer);
+    this._statusTimer = window.setTimeout(() => {
+      this._status.textContent = '';
+    }, 3000);
+  }
+
+  dispose(): void {
+    window.clearTimeout(this._statusTimer);
+    super.dispose();
+  }
+
+  private _mimeType: string;
+  private _output: ISnapshotOutput | null = null;
+  private _error = '';
+  // Cell frames are not buttons here: a renderer cannot reach its notebook.
+  private _threads = new ThreadsRenderer();
+  private _header = el('div', `${CLASS.header} jp-ipysigtrace-mime-header`);
+  private _status = el('span', CLASS.status);
+  private _body = el('div', 'jp-ipysigtrace-mime-body');
+  private _internals: HTMLButtonElement;
+  private _locals: HTMLButtonElement;
+  private _statusTimer = 0;
+}
+
+/** The renderer factory: safe (it only sets text), one MIME type. */
+export const rendererFactory: IRenderMime.IRendererFactory = {
+  safe: true,
+  mimeTypes: [SNAPSHOT_MIME],
+  createRenderer: options => new SnapshotRenderer(options)
+};
+
+const extension: IRenderMime.IExtension = {
+  id: 'ipysigtrace:mime',
+  description:
+    'Renders the stack snapshots of %stackdump and of the live view ' +
+    'in notebook outputs.',
+  rendererFactory,
+  // Before text/html, so the snapshot wins over its fallbacks.
+  rank: 0,
+  dataType: 'json'
+};
+
+export default extension;

@@ -1,0 +1,274 @@
+/**
+ * The DOM of a parsed snapshot, shared by the Stacks panel and the output
+ * renderer: one collapsible section per thread, its frames (folds, hidden
+ * machinery, locals) and its asyncio tasks.
+ *
+ * Every string that comes from the kernel is put in the page with
+ * `textContent`, never as HTML.
+ */
+import {
+  frameLocals,
+  frameTitle,
+  hiddenTasksText,
+  hiddenThreadsText,
+  IFrame,
+  ILocal,
+  ISnapshot,
+  ITask,
+  IThread,
+  OpenChoices,
+  primaryThread,
+  rememberOpen,
+  rows,
+  runsCell,
+  stateGroup,
+  taskHeading,
+  threadHeading,
+  threadOpen,
+  visibleTasks,
+  visibleThreads
+} from './model';
+
+export const CLASS = {
+  view: 'jp-ipysigtrace-view',
+  header: 'jp-ipysigtrace-header',
+  status: 'jp-ipysigtrace-status',
+  banner: 'jp-ipysigtrace-banner',
+  error: 'jp-ipysigtrace-error',
+  thread: 'jp-ipysigtrace-thread',
+  frame: 'jp-ipysigtrace-frame',
+  task: 'jp-ipysigtrace-task',
+  taskHeading: 'jp-ipysigtrace-task-heading',
+  badge: 'jp-ipysigtrace-badge',
+  localsList: 'jp-ipysigtrace-locals-list',
+  local: 'jp-ipysigtrace-local'
+};
+
+/** Make an element with a class and, optionally, text (set as textContent). */
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+/** The banner of a raw dump: native code holds the GIL. */
+export function rawBanner(): HTMLElement {
+  const box = el('div', `${CLASS.banner} jp-ipysigtrace-raw`);
+  box.setAttribute('role', 'status');
+  box.append(
+    el('p', 'jp-ipysigtrace-banner-title', 'Native code holds the GIL')
+  );
+  box.append(
+    el(
+      'p',
+      '',
+      'The cell is inside native code (a C extension, or a builtin such as ' +
+        'sum() over an endless iterator) that does not release the GIL, so no ' +
+        'Python thread can run. This is a raw dump written by faulthandler: it ' +
+        'has fewer details.'
+    )
+  );
+  box.append(
+    el(
+      'p',
+      '',
+      'Interrupt Kernel may not help until the native call returns. Wait for it ' +
+        'to finish; if it never returns, restart the kernel (its variables are lost).'
+    )
+  );
+  return box;
+}
+
+/**
+ * Renders a snapshot's threads, and keeps which sections the user opened or
+ * closed from one rendering to the next.
+ */
+export class ThreadsRenderer {
+  /** Show the kernel's service threads, machinery frames and tasks. */
+  showInternals = false;
+  /** Show the locals the snapshot carries. */
+  showLocals = false;
+
+  /**
+   * @param revealFrame - called when a cell frame is clicked; without it,
+   *   cell frames are not buttons.
+   */
+  constructor(readonly revealFrame?: (frame: IFrame) => void) {}
+
+  /** Remember the open state of the thread sections under `node`. */
+  remember(node: HTMLElement): void {
+    node.querySelectorAll('details[data-ident]').forEach(item => {
+      const details = item as HTMLDetailsElement;
+      rememberOpen(
+        this._open,
+        details.dataset.ident!,
+        details.open,
+        details.dataset.defaultOpen === 'true'
+      );
+    });
+  }
+
+  /** The thread sections, then a line naming the threads left out. */
+  render(snapshot: ISnapshot): HTMLElement[] {
+    const out: HTMLElement[] = [];
+    const { shown, hidden } = visibleThreads(snapshot, this.showInternals);
+    const first = primaryThread(shown, snapshot);
+    for (const thread of shown) {
+      out.push(
+        this._renderThread(thread, runsCell(snapshot, thread), thread === first)
+      );
+    }
+    if (hidden.length) {
+      out.push(
+        el(
+          'div',
+          'jp-ipysigtrace-hidden-threads',
+          `${hiddenThreadsText(hidden)}: "Show kernel internals" shows them.`
+        )
+      );
+    }
+    if (!snapshot.threads.length) {
+      out.push(
+        el('div', 'jp-ipysigtrace-empty', 'The snapshot has no threads.')
+      );
+    }
+    return out;
+  }
+
+  private _renderThread(
+    thread: IThread,
+    cell: boolean,
+    first: boolean
+  ): HTMLElement {
+    const details = el('details', CLASS.thread);
+    details.dataset.ident = String(thread.ident);
+    details.dataset.defaultOpen = String(first);
+    details.open = threadOpen(this._open, thread, first);
+    if (cell) {
+      details.classList.add('jp-ipysigtrace-thread-cell');
+    }
+
+    const summaryNode = el('summary', 'jp-ipysigtrace-thread-summary');
+    summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
+    summaryNode.append(
+      el(
+        'span',
+        'jp-ipysigtrace-thread-meta',
+        threadHeading(thread).slice(thread.name.length)
+      )
+    );
+    if (cell) {
+      summaryNode.append(
+        el('span', 'jp-ipysigtrace-thread-role', 'runs the cell')
+      );
+    }
+    summaryNode.append(
+      el(
+        'span',
+        `${CLASS.badge} jp-ipysigtrace-state-${stateGroup(thread.state)}`,
+        thread.state
+      )
+    );
+    details.append(summaryNode);
+
+    details.append(this._renderFrames(thread));
+    const tasks = visibleTasks(thread, this.showInternals);
+    for (const task of tasks.shown) {
+      details.append(this._renderTask(task));
+    }
+    if (tasks.hidden) {
+      details.append(
+        el('div', 'jp-ipysigtrace-hidden-tasks', hiddenTasksText(tasks.hidden))
+      );
+    }
+    return details;
+  }
+
+  /** A thread's or a task's frames, with folds, hidden runs and locals. */
+  private _renderFrames(stack: { frames: IFrame[] }): HTMLElement {
+    const list = el('div', 'jp-ipysigtrace-frames');
+    if (!stack.frames.length) {
+      list.append(el('div', 'jp-ipysigtrace-empty', '(no Python frames)'));
+    }
+    for (const row of rows(stack, this.showInternals)) {
+      if (row.type === 'frame') {
+        list.append(this._renderFrame(row.frame, row.current));
+        const locals = this.showLocals ? frameLocals(row.frame) : [];
+        if (locals.length) {
+          // Beside the frame, not in it: a cell frame is a button.
+          list.append(this._renderLocals(locals));
+        }
+      } else {
+        list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
+      }
+    }
+    return list;
+  }
+
+  /** An asyncio task of the thread's loop: its heading, then its frames. */
+  private _renderTask(task: ITask): HTMLElement {
+    const block = el('div', CLASS.task);
+    block.append(el('div', CLASS.taskHeading, taskHeading(task)));
+    block.append(this._renderFrames(task));
+    return block;
+  }
+
+  private _renderFrame(frame: IFrame, current: boolean): HTMLElement {
+    // frame.kind was checked against the known kinds by parseSnapshot.
+    const node = el('div', `${CLASS.frame} ${CLASS.frame}-${frame.kind}`);
+    if (current) {
+      node.classList.add('jp-ipysigtrace-frame-current');
+    }
+    node.append(el('div', 'jp-ipysigtrace-location', frameTitle(frame)));
+    if (frame.line) {
+      node.append(el('pre', 'jp-ipysigtrace-source', frame.line.trim()));
+    }
+    const reveal = this.revealFrame;
+    if (frame.kind === 'cell' && reveal) {
+      node.tabIndex = 0;
+      node.setAttribute('role', 'button');
+      node.title = 'Show this line in the notebook';
+      node.addEventListener('click', () => reveal(frame));
+      node.addEventListener('keydown', event => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          reveal(frame);
+        }
+      });
+    }
+    return node;
+  }
+
+  /** A frame's locals: "name = value  type" rows, values cut by CSS. */
+  private _renderLocals(locals: ILocal[]): HTMLElement {
+    const list = el('dl', CLASS.localsList);
+    list.setAttribute('aria-label', 'Local variables');
+    for (const local of locals) {
+      const item = el('div', CLASS.local);
+      const name = el('dt', 'jp-ipysigtrace-local-name', local.name);
+      name.title = local.name;
+      item.append(name);
+      const value = el('dd', 'jp-ipysigtrace-local-value');
+      const text = el('span', 'jp-ipysigtrace-local-text', local.value);
+      text.title = local.value;
+      value.append(text);
+      if (local.type) {
+        const type = el('span', 'jp-ipysigtrace-local-type', local.type);
+        type.title = local.type;
+        value.append(type);
+      }
+      item.append(value);
+      list.append(item);
+    }
+    return list;
+  }
+
+  private _open: OpenChoices = new Map();
+}
