@@ -195,13 +195,15 @@ class Extension:
             return False
         return True
 
-    def facts(self) -> dict[str, str]:
-        """What a remote asker needs to know: the signals, and where raw dumps go."""
+    def facts(self) -> dict[str, Any]:
+        """What a remote asker needs to know: the signals, where raw dumps go, the cell."""
         raw = self.raw
+        cell = self.cells.current
         return {
             "signal": self.signame,
             "raw_signal": raw.signum.name if raw else "",
             "raw_file": raw.path if raw else "",
+            "cell_seconds": time.time() - cell.started if cell else None,
         }
 
     @property

@@ -283,7 +283,7 @@ class ControlHandler:
         self,
         kernel: Any,
         snapshot: Callable[..., StackSnapshot],
-        facts: Callable[[], dict[str, str]],
+        facts: Callable[[], dict[str, Any]],
     ) -> None:
         self.kernel = kernel
         self.snapshot = snapshot

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 
 KERNEL_NAME = "ipysigtrace-test"
 
@@ -60,7 +62,11 @@ class Kernel:
     """One kernel process and a blocking client."""
 
     def __init__(self) -> None:
-        self.km = KernelManager(kernel_name=KERNEL_NAME)
+        # Where jupyter_server puts it: the runtime directory, named by the kernel's id.
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        connection_file = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
+        self.km = KernelManager(kernel_name=KERNEL_NAME, connection_file=connection_file)
         self.km.start_kernel()
         self.kc = self.km.client()
         self.kc.start_channels()

@@ -1,0 +1,288 @@
+"""``ipysigtrace``: the command line, for kernels that no notebook tab shows.
+
+    ipysigtrace list                     running kernels in the Jupyter runtime directory
+    ipysigtrace dump KERNEL [--json]     every thread's stack (KERNEL: id or prefix,
+                                         connection file, or PID)
+    ipysigtrace autoload enable|disable|status
+    ipysigtrace demo                     the terminal demo
+
+``dump`` asks on the kernel's control channel (any kernel its connection file reaches); if
+no answer comes in time and the kernel runs here, it sends the raw signal, and only if the
+kernel catches it (/proc/PID/status), and shows faulthandler's raw dump. It never signals a
+process that has not installed the handler. Exit codes: 0 done, 2 usage or unknown
+kernel, 3 ipysigtrace not loaded there, 4 no such process, 5 unreadable connection file,
+6 no answer in time, 7 no permission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import itertools
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+USAGE, NOT_LOADED, NO_PROCESS, UNREADABLE, NO_ANSWER, NO_PERMISSION = 2, 3, 4, 5, 6, 7
+STARTUP_NAME = "00-ipysigtrace-autoload.py"
+STARTUP_TEXT = """\
+# Written by `ipysigtrace autoload enable`; `ipysigtrace autoload disable` removes it.
+# Loads ipysigtrace in every new IPython kernel (not in terminal IPython).
+def _ipysigtrace_autoload():
+    shell = get_ipython()  # noqa: F821
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.extension_manager.load_extension("ipysigtrace")
+_ipysigtrace_autoload()
+del _ipysigtrace_autoload
+"""
+
+
+class Failure(Exception):
+    """One clear line for the user, and an exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def runtime_dir() -> str:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return jupyter_runtime_dir()
+
+
+def kernel_pid(connection_file: str) -> int | None:
+    """The PID of the process started with this connection file (Linux: /proc)."""
+    needle = os.path.abspath(connection_file).encode()
+    name = os.path.basename(connection_file).encode()
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            args = Path(cmdline).read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if needle in args or any(a.endswith(b"/" + name) or a == name for a in args):
+            return int(cmdline.split("/")[2])
+    return None
+
+
+def connection_file_of(pid: int) -> str | None:
+    """The connection file a kernel process was started with (its ``-f`` argument)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    for flag, value in itertools.pairwise(args):
+        if flag in ("-f", "--f"):
+            return value
+    found = [a.split("=", 1)[1] for a in args if a.startswith(("-f=", "--f="))]
+    return found[0] if found else None
+
+
+def connection_files() -> list[str]:
+    return sorted(glob.glob(os.path.join(runtime_dir(), "kernel-*.json")))
+
+
+def kernel_id_of(path: str) -> str:
+    return os.path.basename(path).removeprefix("kernel-").removesuffix(".json")
+
+
+def resolve(target: str) -> tuple[str | None, int | None]:
+    """KERNEL -> (connection file or None, pid or None)."""
+    if target.isdigit():
+        pid = int(target)
+        if not os.path.exists(f"/proc/{pid}"):
+            raise Failure(NO_PROCESS, f"no process {pid}")
+        return connection_file_of(pid), pid
+    if os.path.sep in target or target.endswith(".json"):
+        if not os.access(target, os.R_OK):
+            raise Failure(UNREADABLE, f"cannot read the connection file {target}")
+        return target, kernel_pid(target)
+    matches = [f for f in connection_files() if kernel_id_of(f).startswith(target)]
+    if not matches:
+        raise Failure(USAGE, f"no kernel {target!r} in {runtime_dir()} (see `ipysigtrace list`)")
+    if len(matches) > 1:
+        ids = ", ".join(kernel_id_of(f)[:8] for f in matches)
+        raise Failure(USAGE, f"{target!r} matches several kernels: {ids}; give more of the id")
+    return matches[0], kernel_pid(matches[0])
+
+
+def ask(connection_file: str, action: str, timeout: float, **options: Any) -> dict | None:
+    """The kernel's ipysigtrace_reply on its control channel, or None."""
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_client.session import Session
+
+    client = BlockingKernelClient()
+    try:
+        client.load_connection_file(connection_file)
+    except (OSError, ValueError) as exc:
+        raise Failure(UNREADABLE, f"cannot read the connection file {connection_file}") from exc
+    # A session of our own: a socket's identity is its session id (see server/ask.py).
+    client.session = Session(
+        key=client.session.key, signature_scheme=client.session.signature_scheme
+    )
+    client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
+    try:
+        message = client.session.msg("ipysigtrace_request", {"action": action, **options})
+        client.control_channel.send(message)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = client.control_channel.get_msg(timeout=left)
+            except Empty:
+                return None
+            if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+                return reply["content"]
+        return None
+    finally:
+        client.control_channel.stop()
+        client.context.destroy(linger=0)
+
+
+def raw_dump(pid: int, timeout: float) -> dict | None:
+    """Send the raw signal if, and only if, the process catches it; parse what it wrote."""
+    from .procinfo import catches
+    from .rawdump import parse, raw_path, read_and_clear
+
+    path = raw_path(runtime_dir(), pid)
+    if not catches(pid, signal.SIGURG) or not os.path.exists(path):
+        return None
+    read_and_clear(path)
+    os.kill(pid, signal.SIGURG)
+    size, deadline = -1, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = os.path.getsize(path)
+        if now and now == size:
+            return parse(read_and_clear(path), pid).to_dict()
+        size = now
+    return None
+
+
+def command_list(args: argparse.Namespace) -> int:
+    files = connection_files()
+    if not files:
+        print(f"no running kernels in {runtime_dir()}")
+        return 0
+    print(f"{'KERNEL':38} {'PID':>7}  IPYSIGTRACE  CELL")
+    for path in files:
+        pid = kernel_pid(path)
+        answer = ask(path, "status", args.timeout) if pid or args.remote else None
+        loaded = "loaded" if answer else ("no answer" if pid else "?")
+        cell = "-"
+        if answer and answer.get("cell_seconds") is not None:
+            cell = f"busy for {answer['cell_seconds']:.0f} s"
+        elif answer:
+            cell = "idle"
+        print(f"{kernel_id_of(path):38} {pid or '-':>7}  {loaded:11}  {cell}")
+    return 0
+
+
+def command_dump(args: argparse.Namespace) -> int:
+    from .render import text
+    from .render.common import ViewOptions
+    from .snapshot import StackSnapshot
+
+    connection, pid = resolve(args.kernel)
+    data = None
+    if connection is not None:
+        locals_ = "repr" if args.locals == "repr" else args.locals is not None
+        answer = ask(connection, "dump", args.timeout, locals=locals_)
+        data = answer.get("snapshot") if answer and answer.get("status") == "ok" else None
+    if data is None and pid is not None:
+        data = raw_dump(pid, args.timeout)
+        if data is None:
+            from .procinfo import catches
+
+            if not catches(pid, signal.SIGUSR2):
+                raise Failure(
+                    NOT_LOADED,
+                    f"process {pid} has not loaded ipysigtrace (run %load_ext ipysigtrace "
+                    "in it); it was not signalled",
+                )
+    if data is None:
+        raise Failure(NO_ANSWER, f"no answer from {args.kernel} within {args.timeout:g} s")
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        snapshot = StackSnapshot.from_dict(data)
+        print(text.render(snapshot, ViewOptions(show_machinery=args.all)), end="")
+    return 0
+
+
+def command_autoload(args: argparse.Namespace) -> int:
+    from IPython.paths import get_ipython_dir
+
+    startup = Path(get_ipython_dir()) / "profile_default" / "startup"
+    path = startup / STARTUP_NAME
+    if args.action == "enable":
+        if path.exists() and path.read_text() == STARTUP_TEXT:
+            print(f"autoload already enabled ({path})")
+            return 0
+        startup.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTUP_TEXT)
+        print(f"autoload enabled: wrote {path}; new kernels load ipysigtrace")
+    elif args.action == "disable":
+        if path.exists():
+            path.unlink()
+            print(f"autoload disabled: removed {path}")
+        else:
+            print("autoload was not enabled; nothing changed")
+    else:
+        print(f"autoload {'enabled' if path.exists() else 'disabled'} ({path})")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo
+
+    return demo()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="ipysigtrace", description="Every thread's stack of a running Jupyter kernel."
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="running kernels of this user")
+    listing.add_argument("--timeout", type=float, default=0.5, help="seconds to wait per kernel")
+    listing.add_argument(
+        "--remote", action="store_true", help="also ask kernels whose process is not local"
+    )
+    listing.set_defaults(run=command_list)
+    dump = commands.add_parser("dump", help="every thread's stack of one kernel")
+    dump.add_argument(
+        "kernel", metavar="KERNEL", help="kernel id or prefix, connection file, or PID"
+    )
+    dump.add_argument("--json", action="store_true", help="the snapshot JSON instead of text")
+    dump.add_argument("--all", action="store_true", help="also the kernel's own frames and threads")
+    dump.add_argument("--locals", nargs="?", const="safe", choices=("safe", "repr"))
+    dump.add_argument("--timeout", type=float, default=2.0, help="seconds before the raw dump")
+    dump.set_defaults(run=command_dump)
+    autoload = commands.add_parser("autoload", help="load ipysigtrace in every new kernel")
+    autoload.add_argument("action", choices=("enable", "disable", "status"))
+    autoload.set_defaults(run=command_autoload)
+    demo = commands.add_parser("demo", help="a real kernel, a hung cell, its stack")
+    demo.set_defaults(run=command_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ipysigtrace`` command."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except Failure as failure:
+        print(f"ipysigtrace: {failure}", file=sys.stderr)
+        return failure.code
+    except PermissionError as exc:
+        print(f"ipysigtrace: permission denied: {exc.filename or exc}", file=sys.stderr)
+        return NO_PERMISSION
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
