@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import linecache
 import os
+import re
 import sys
 import sysconfig
 import threading
@@ -24,7 +25,8 @@ import time
 import tokenize  # noqa: F401  (linecache imports it lazily; import it before any dump)
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import CodeType, CoroutineType, GeneratorType
+from inspect import CO_OPTIMIZED
+from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
@@ -105,7 +107,7 @@ def freeze(
         while frame is not None:
             chain.append((frame.f_code, frame.f_lineno or 0))
             if with_locals:
-                spaces.append(frame.f_locals if len(spaces) < LOCALS_DEPTH else None)
+                spaces.append(_namespace(frame) if len(spaces) < LOCALS_DEPTH else None)
             frame = frame.f_back
         while chain and chain[0][0] in skip_top:
             del chain[0]
@@ -135,6 +137,22 @@ def freeze(
         namespaces=namespaces if with_locals else None,
         tasks=pending_tasks(),
     )
+
+
+def _namespace(frame: FrameType) -> dict[str, Any] | None:
+    """A frame's variables, read without user code: a function's locals or a module's globals.
+
+    Class bodies are left out: their namespace may be a user mapping (``__prepare__``),
+    whose methods ``f_locals`` would call.
+    """
+    code = frame.f_code
+    if code.co_flags & CO_OPTIMIZED:
+        space = frame.f_locals
+    elif code.co_name == "<module>":
+        space = frame.f_globals
+    else:
+        return None
+    return space if type(space) is dict else None
 
 
 def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
@@ -370,9 +388,10 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
     function = getattr(code, "co_qualname", code.co_name)
     label = classifier.label(filename)
     kind = "cell" if label else classifier.kind(filename, code.co_name)
-    line = linecache.getline(filename, lineno).strip() if lineno else ""
+    readable = _readable_without_imports(filename)
+    line = linecache.getline(filename, lineno).strip() if lineno and readable else ""
     context, start = None, 0
-    if kind in ("cell", "user") and lineno:
+    if kind in ("cell", "user") and lineno and readable:
         start = max(1, lineno - CONTEXT_LINES)
         lines = [linecache.getline(filename, n) for n in range(start, lineno + CONTEXT_LINES + 1)]
         while lines and not lines[-1]:
@@ -389,6 +408,30 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
         context=context,
         context_start=start,
     )
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
+
+
+def _readable_without_imports(filename: str) -> bool:
+    """Can linecache read this file without importing a codec (the import lock)?
+
+    A file with a coding cookie for a codec not loaded yet would make tokenize import it.
+    Files linecache already holds (cells, files shown before) are always fine.
+    """
+    if filename in linecache.cache:
+        return True
+    try:
+        with open(filename, "rb") as source:
+            head = source.read(512)
+    except OSError:
+        return False
+    cookie = _COOKIE.search(b"\n".join(head.split(b"\n")[:2]))
+    if cookie is None:
+        return True
+    name = cookie.group(1).decode("ascii", "replace").lower().replace("-", "_")
+    loaded = {key.rsplit(".", 1)[-1] for key in sys.modules if key.startswith("encodings.")}
+    return name in loaded or name in ("utf_8", "utf8", "latin_1", "ascii")
 
 
 def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:

@@ -116,6 +116,11 @@ def _demo(manager: Any, client: Any) -> int:
     print("   " + HUNG_CELL.replace("\n", "\n   "))
     msg_id = client.execute(HUNG_CELL)
     list(_messages(client, msg_id, 2.5))
+    from .procinfo import catches
+
+    if not catches(pid, signal.SIGUSR2):  # SIGUSR2 would kill a kernel without the handler
+        _say("ipysigtrace did not load in the kernel; not sending the signal.")
+        return 1
     _say(f"4. Two seconds later, from outside: kill -USR2 {pid}")
     sent = time.perf_counter()
     os.kill(pid, signal.SIGUSR2)

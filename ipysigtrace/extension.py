@@ -148,6 +148,9 @@ class Extension:
             sig = parse_signal(self.config.raw_signal)
             if sig == rich:
                 raise SignalChoiceError("the raw signal must differ from IPySigTrace.signal")
+            current = signal.getsignal(sig)
+            if current not in (signal.SIG_DFL, signal.SIG_IGN):
+                raise SignalChoiceError(f"{sig.name} already has {describe_handler(current)}")
             writer = RawDumpWriter(sig, self.raw_file)
             writer.install()
         except (SignalChoiceError, OSError, RuntimeError) as exc:

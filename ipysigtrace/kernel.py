@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ REPLY = "ipysigtrace_reply"
 PROTOCOL_VERSION = 1
 # How many cells' front-end ids to remember (execution count -> cell id).
 CELL_ID_MEMORY = 2000
+PIPE_CHUNK = 4096  # at most this much per write: a pipe with room for one write takes it
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,22 @@ def original_stderr_fd() -> int:
     return os.dup(fd)
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """os.write until everything is out (no Python stream, no stream lock)."""
+def write_all(fd: int, data: bytes, timeout: float = 1.0) -> None:
+    """os.write until everything is out, or give up after ``timeout`` seconds.
+
+    No Python stream, no stream lock; and a stalled reader (a terminal stopped with
+    Ctrl-S, a full log pipe) costs the watcher a second at most, never its life.
+    """
     view = memoryview(data)
+    deadline = time.monotonic() + timeout
     while view:
-        written = os.write(fd, view)
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            return  # the rest is dropped
+        try:
+            written = os.write(fd, view[:PIPE_CHUNK])
+        except BlockingIOError:
+            continue
         view = view[written:]
 
 
@@ -321,10 +334,13 @@ class ControlHandler:
         }
         if action == "dump":
             wanted = content.get("locals")
-            snapshot = self.snapshot(
-                "request", with_locals=wanted in (True, "repr"), user_reprs=wanted == "repr"
-            )
-            reply["snapshot"] = snapshot.to_dict()
+            try:
+                snapshot = self.snapshot(
+                    "request", with_locals=wanted in (True, "repr"), user_reprs=wanted == "repr"
+                )
+                reply["snapshot"] = snapshot.to_dict()
+            except Exception as exc:  # answer anyway: the asker would only time out
+                reply = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
         elif action != "status":
             reply = {"status": "error", "message": f"unknown action {action!r}"}
         self.kernel.session.send(stream, REPLY, reply, parent, ident)

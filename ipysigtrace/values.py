@@ -29,7 +29,16 @@ MASK = "******"
 SECRET = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential", re.I)
 
 _SCALARS = (int, float, complex, bool, type(None))
-_SEQUENCES = {list: "[]", tuple: "()", set: "{}", frozenset: "frozenset({})"}
+_SEQUENCES = ((list, "[]"), (tuple, "()"), (set, "{}"), (frozenset, "frozenset({})"))
+
+
+def _one_of(kind: type, types: tuple[type, ...]) -> bool:
+    """``kind in types`` by identity: ``in`` would call a user metaclass's __eq__."""
+    return any(kind is t for t in types)
+
+
+def _brackets(kind: type) -> str | None:
+    return next((b for t, b in _SEQUENCES if kind is t), None)
 
 
 # At module level (a cell's own code) the namespace is the notebook's: leave out IPython's
@@ -81,7 +90,7 @@ def safe_locals(
         if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
             continue
         if module_level and (
-            name.startswith("_") or name in _NOTEBOOK_NAMES or type(value) in _DEFINITIONS
+            name.startswith("_") or name in _NOTEBOOK_NAMES or _one_of(type(value), _DEFINITIONS)
         ):
             continue
         kind = type(value)
@@ -98,7 +107,7 @@ def safe_locals(
 def safe_text(value: Any, depth: int = 0) -> str:
     """A short text for a value, calling no method that user code can override."""
     kind = type(value)
-    if kind in _SCALARS:
+    if _one_of(kind, _SCALARS):
         try:
             return _cut(repr(value))
         except ValueError:  # an int too long to print (sys.set_int_max_str_digits)
@@ -107,7 +116,7 @@ def safe_text(value: Any, depth: int = 0) -> str:
         return _cut(repr(value[: MAX_TEXT + 1])) + (
             f" (len {len(value):,})" if len(value) > MAX_TEXT else ""
         )
-    if kind in _SEQUENCES or kind is dict:
+    if _brackets(kind) is not None or kind is dict:
         return _container(value, kind, depth)
     if kind is ModuleType:
         return f"<module {safe_text(value.__dict__.get('__name__'), MAX_DEPTH)}>"
@@ -119,7 +128,8 @@ def safe_text(value: Any, depth: int = 0) -> str:
 def _builtin(value: Any) -> bool:
     """Formatted by safe_text itself (no repr of a user type needed)."""
     kind = type(value)
-    return kind in _SCALARS or kind in (str, bytes, dict, ModuleType) or kind in _SEQUENCES
+    simple = (str, bytes, dict, ModuleType)
+    return _one_of(kind, _SCALARS) or _one_of(kind, simple) or _brackets(kind) is not None
 
 
 def _container(value: Any, kind: type, depth: int) -> str:
@@ -133,7 +143,7 @@ def _container(value: Any, kind: type, depth: int) -> str:
         open_, close = "{", "}"
     else:
         items = [safe_text(v, depth + 1) for v in list(value)[:MAX_ITEMS]]
-        brackets = _SEQUENCES[kind]
+        brackets = _brackets(kind) or "[]"
         open_, close = brackets[:-1], brackets[-1]
         if kind is tuple and len(value) == 1:
             close = ",)"

@@ -85,7 +85,11 @@ class Watcher:
         signal_byte = int(self.trigger.signum)
         last_end = -MIN_INTERVAL
         while True:
-            due = self.next_timer() if self.next_timer else None
+            try:
+                due = self.next_timer() if self.next_timer else None
+            except Exception as exc:  # a broken timer must not end the watcher
+                self.errors.append(f"timer: {type(exc).__name__}: {exc}")
+                due = None
             data = self.trigger.read(None if due is None else max(0.0, due))
             if data is None:  # a timer is due (live views, the watchdog)
                 self._guarded(self.on_timer)

@@ -25,6 +25,7 @@ from queue import Empty
 from jupyter_client.manager import KernelManager
 
 from ipysigtrace.demo import write_kernelspec
+from ipysigtrace.procinfo import catches
 
 SPIN = "def spin():\n    while True:\n        pass\nspin()"
 FIB = """\
@@ -85,6 +86,8 @@ def measure(rounds: int, pause: float) -> tuple[list[float], list[float]]:
         try:
             kc.execute_interactive("%load_ext ipysigtrace", timeout=30, output_hook=lambda m: None)
             pid = km.provisioner.process.pid
+            if not catches(pid, signal.SIGUSR2):
+                sys.exit("ipysigtrace did not load in the kernel: not sending SIGUSR2")
             msg_id = kc.execute(SPIN)
             time.sleep(1.0)
             for _ in range(rounds):

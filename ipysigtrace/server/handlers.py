@@ -104,10 +104,8 @@ class KernelHandler(APIHandler):
         pid = local_pid(manager)
         if not can_raw or pid is None:
             return None
-        path = str(
-            self.state.facts.get(kernel_id, {}).get("raw_file")
-            or raw_path(jupyter_runtime_dir(), pid)
-        )
+        # Never a path the kernel names: the server would empty whatever file it pointed at.
+        path = raw_path(jupyter_runtime_dir(), pid)
         try:
             read_and_clear(path)  # drop anything stale
         except OSError:

@@ -146,3 +146,53 @@ def test_the_main_thread_is_never_hidden_as_a_service_thread() -> None:
     snapshot = capture(FrameClassifier(machinery_modules=("_pytest", "pytest", "pluggy")))
     main = next(t for t in snapshot.threads if t.is_main)
     assert not main.service
+
+
+def test_class_bodies_with_a_user_mapping_are_not_touched() -> None:
+    calls: list[str] = []
+
+    class Recording(dict):
+        def __getitem__(self, key: str) -> object:
+            calls.append(f"get {key}")
+            return super().__getitem__(key)
+
+        def __setitem__(self, key: str, value: object) -> None:
+            calls.append(f"set {key}")
+            super().__setitem__(key, value)
+
+        def __delitem__(self, key: str) -> None:
+            calls.append(f"del {key}")
+            super().__delitem__(key)
+
+        def items(self):  # type: ignore[override]
+            calls.append("items")
+            return super().items()
+
+    class Meta(type):
+        @classmethod
+        def __prepare__(mcs, name: str, bases: tuple) -> Recording:  # type: ignore[override]
+            return Recording()
+
+    def grab() -> list[str]:
+        before = len(calls)
+        capture(FrameClassifier(), with_locals=True)
+        return calls[before:]
+
+    class Body(metaclass=Meta):
+        during = grab()
+
+    assert Body.during == [], "capturing did not call the class body's mapping"
+
+
+def test_a_coding_cookie_for_an_unloaded_codec_is_not_imported(tmp_path) -> None:
+    import subprocess
+
+    source = tmp_path / "legacy.py"
+    source.write_bytes(b"# -*- coding: cp1006 -*-\nx = 1\ny = 2\n")
+    code = f"""
+import sys
+from ipysigtrace.capture import _readable_without_imports
+assert not _readable_without_imports({str(source)!r})
+assert "encodings.cp1006" not in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

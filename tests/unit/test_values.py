@@ -68,3 +68,24 @@ def test_module_level_leaves_out_the_notebook_bookkeeping() -> None:
         {"name": "rows", "type": "int", "value": "5"}
     ]
     assert len(safe_locals(namespace)) == 7, "inside a function, every local is shown"
+
+
+class Meta(type):
+    calls: ClassVar[list[str]] = []
+
+    def __eq__(cls, other: object) -> bool:
+        Meta.calls.append("eq")
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Odd(metaclass=Meta):
+    pass
+
+
+def test_a_metaclass_with_eq_and_no_hash_runs_nothing() -> None:
+    Meta.calls.clear()
+    shown = safe_locals({"odd": Odd(), "cls": Odd})
+    assert Meta.calls == []
+    assert "Odd at 0x" in shown[0]["value"]
