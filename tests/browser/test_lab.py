@@ -65,6 +65,9 @@ def interrupt(page: Page) -> None:
 
 
 def shut_down_kernels(page: Page, url: str) -> None:
+    """End the notebook's session and kernel, so that the next test starts a fresh one."""
+    for session in page.request.get(f"{url}/api/sessions?token={TOKEN}").json():
+        page.request.delete(f"{url}/api/sessions/{session['id']}?token={TOKEN}")
     for kernel in page.request.get(f"{url}/api/kernels?token={TOKEN}").json():
         page.request.delete(f"{url}/api/kernels/{kernel['id']}?token={TOKEN}")
 
