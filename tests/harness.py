@@ -154,7 +154,13 @@ class Kernel:
     def interrupt_and_check(self, msg_id: str) -> Reply:
         """Interrupt a hung cell, collect it, and prove the kernel runs the next one."""
         self.km.interrupt_kernel()
-        hung = self.collect(msg_id, timeout=30)
+        try:
+            hung = self.collect(msg_id, timeout=15)
+        except TimeoutError:
+            # A loaded machine can lose the race between SIGINT and the cell reaching a
+            # point where Python checks for signals; interrupting again is what a user does.
+            self.km.interrupt_kernel()
+            hung = self.collect(msg_id, timeout=30)
         assert self.execute("40 + 2").result == "42"
         return hung
 
