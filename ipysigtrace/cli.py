@@ -144,23 +144,11 @@ def ask(connection_file: str, action: str, timeout: float, **options: Any) -> di
 
 
 def raw_dump(pid: int, timeout: float) -> dict | None:
-    """Send the raw signal if, and only if, the process catches it; parse what it wrote."""
-    from .procinfo import catches
-    from .rawdump import parse, raw_path, read_and_clear
+    """faulthandler's raw dump, if the process catches the raw signal (rawdump.collect)."""
+    from .rawdump import collect, raw_path
 
-    path = raw_path(runtime_dir(), pid)
-    if not catches(pid, signal.SIGURG) or not os.path.exists(path):
-        return None
-    read_and_clear(path)
-    os.kill(pid, signal.SIGURG)
-    size, deadline = -1, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.02)
-        now = os.path.getsize(path)
-        if now and now == size:
-            return parse(read_and_clear(path), pid).to_dict()
-        size = now
-    return None
+    snapshot = collect(pid, signal.SIGURG, raw_path(runtime_dir(), pid), timeout)
+    return snapshot.to_dict() if snapshot else None
 
 
 def command_list(args: argparse.Namespace) -> int:

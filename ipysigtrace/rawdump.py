@@ -26,6 +26,7 @@ import re
 import signal
 import time
 
+from .procinfo import catches
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack
 
 RAW_NOTE = (
@@ -116,6 +117,26 @@ def read_and_clear(path: str) -> str:
     finally:
         os.close(fd)
     return data.decode("utf-8", "replace")
+
+
+def collect(pid: int, signum: int, path: str, timeout: float) -> StackSnapshot | None:
+    """Ask a kernel process for a raw dump and parse it; None if none came.
+
+    The signal is sent only if /proc says the process catches it (an ipysigtrace kernel
+    does), only to that process, and after emptying the file of anything stale.
+    """
+    if not catches(pid, signum) or not os.path.exists(path):
+        return None
+    read_and_clear(path)
+    os.kill(pid, signum)
+    size, deadline = -1, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = os.path.getsize(path)
+        if now and now == size:  # faulthandler has finished writing
+            return parse(read_and_clear(path), pid)
+        size = now
+    return None
 
 
 def _kind(filename: str) -> str:

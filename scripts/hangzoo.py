@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from harness import KERNEL_NAME, Kernel
 from ipysigtrace.demo import write_kernelspec
-from ipysigtrace.rawdump import parse, read_and_clear
+from ipysigtrace.rawdump import collect, raw_path
 
 HANGS: dict[str, tuple[str, str]] = {
     # name: (setup-free cell that hangs, the function the dump must name)
@@ -73,18 +73,9 @@ def run_one(name: str, code: str, expect: str, modules: str) -> tuple[str, str, 
         native = "GIL" in name
         start = time.perf_counter()
         if native:
-            path = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], f"ipysigtrace-{kernel.pid}.raw")
-            read_and_clear(path)
-            kernel.signal(signal.SIGURG)
-            text, size = "", -1
-            while time.perf_counter() - start < 2:
-                time.sleep(0.005)
-                now = os.path.getsize(path)
-                if now and now == size:
-                    text = parse(read_and_clear(path), kernel.pid).to_json()
-                    break
-                size = now
-            kind, found = "raw", expect in text
+            path = raw_path(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid)
+            raw = collect(kernel.pid, signal.SIGURG, path, timeout=2)
+            kind, found = "raw", raw is not None and expect in raw.to_json()
         else:
             kernel.signal()
             data = kernel.wait_for_display(msg_id, timeout=5)

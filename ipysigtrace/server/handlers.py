@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from typing import Any
@@ -26,7 +25,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..procinfo import catches
-from ..rawdump import parse, raw_path, read_and_clear
+from ..rawdump import collect, raw_path
 from .ask import ask_kernel
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -106,19 +105,14 @@ class KernelHandler(APIHandler):
             return None
         # Never a path the kernel names: the server would empty whatever file it pointed at.
         path = raw_path(jupyter_runtime_dir(), pid)
+        # The kernel process only, never its group; on a thread, the wait blocks nothing.
         try:
-            read_and_clear(path)  # drop anything stale
+            snapshot = await asyncio.to_thread(
+                collect, pid, signal.Signals[name], path, RAW_TIMEOUT
+            )
         except OSError:
             return None
-        os.kill(pid, signal.Signals[name])  # the kernel process only, never its group
-        size, deadline = -1, time.monotonic() + RAW_TIMEOUT
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            now = os.stat(path).st_size
-            if now and now == size:
-                return parse(read_and_clear(path), pid).to_dict()
-            size = now
-        return None
+        return snapshot.to_dict() if snapshot else None
 
 
 class StatusHandler(KernelHandler):
