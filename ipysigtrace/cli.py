@@ -176,6 +176,59 @@ def command_dump(args: argparse.Namespace) -> int:
     from .snapshot import StackSnapshot
 
     connection, pid = resolve(args.kernel)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    previous: dict[int, tuple] = {}
+    rounds = 0
+    while True:
+        data = dump_once(args, connection, pid)
+        if args.json:
+            print(json.dumps(data, indent=1), flush=True)
+        else:
+            full = StackSnapshot.from_dict(data)
+            shown, unchanged = changed_threads(full, previous) if previous else (full, 0)
+            previous = {t.ident: signature(t) for t in full.threads}
+            out = text.render(shown, ViewOptions(show_machinery=args.all))
+            if unchanged:
+                out += f"({unchanged} thread{'s' if unchanged != 1 else ''} where they were)\n"
+            print(colorize(out) if color else out, end="", flush=True)
+        rounds += 1
+        if args.watch is None or (args.count and rounds >= args.count):
+            return 0
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
+        print()
+
+
+def signature(thread: Any) -> tuple:
+    return tuple((f.filename, f.lineno, f.function, f.repeat) for f in thread.frames)
+
+
+def changed_threads(snapshot: Any, previous: dict[int, tuple]) -> tuple[Any, int]:
+    """Only the threads whose stack moved since the previous dump (``--watch``)."""
+    from dataclasses import replace
+
+    moved = [t for t in snapshot.threads if previous.get(t.ident) != signature(t)]
+    return replace(snapshot, threads=moved), len(snapshot.threads) - len(moved)
+
+
+def colorize(text: str) -> str:
+    """Bold headings, cell frames in blue, source in the terminal's default, folds dimmed."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("Stacks of process", "Thread ")):
+            line = f"\033[1m{line}\033[0m"
+        elif line.startswith("  Cell In["):
+            line = f"\033[1;34m{line}\033[0m"
+        elif line.lstrip().startswith("[..."):
+            line = f"\033[2m{line}\033[0m"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def dump_once(args: argparse.Namespace, connection: str | None, pid: int | None) -> dict:
+    """One snapshot: the control channel first, then the raw dump of a local kernel."""
     data = None
     if connection is not None:
         locals_ = "repr" if args.locals == "repr" else args.locals is not None
@@ -194,12 +247,7 @@ def command_dump(args: argparse.Namespace) -> int:
                 )
     if data is None:
         raise Failure(NO_ANSWER, f"no answer from {args.kernel} within {args.timeout:g} s")
-    if args.json:
-        print(json.dumps(data, indent=1))
-    else:
-        snapshot = StackSnapshot.from_dict(data)
-        print(text.render(snapshot, ViewOptions(show_machinery=args.all)), end="")
-    return 0
+    return data
 
 
 def command_autoload(args: argparse.Namespace) -> int:
@@ -250,6 +298,14 @@ def parser() -> argparse.ArgumentParser:
     dump.add_argument("--all", action="store_true", help="also the kernel's own frames and threads")
     dump.add_argument("--locals", nargs="?", const="safe", choices=("safe", "repr"))
     dump.add_argument("--timeout", type=float, default=2.0, help="seconds before the raw dump")
+    dump.add_argument(
+        "--watch",
+        type=float,
+        metavar="N",
+        help="dump again every N seconds, showing only the threads that moved (Ctrl-C stops)",
+    )
+    dump.add_argument("--count", type=int, default=0, help="with --watch: stop after this many")
+    dump.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     dump.set_defaults(run=command_dump)
     autoload = commands.add_parser("autoload", help="load ipysigtrace in every new kernel")
     autoload.add_argument("action", choices=("enable", "disable", "status"))

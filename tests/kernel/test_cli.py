@@ -103,3 +103,19 @@ def test_autoload(tmp_path) -> None:
     finally:
         assert "autoload disabled: removed" in cli("autoload", "disable").stdout
     assert "nothing changed" in cli("autoload", "disable").stdout
+
+
+def test_watch_shows_only_what_moved_and_color_on_request(loaded: Kernel) -> None:
+    msg_id = hang(loaded)
+    done = cli("dump", str(loaded.pid), "--watch", "0.3", "--count", "3", "--color", "never")
+    assert done.returncode == 0, done.stderr
+    rounds = done.stdout.split("Stacks of process")
+    assert len(rounds) == 4, "three dumps"
+    assert "in spin" in rounds[1]
+    assert "in spin" not in rounds[3] and "where they were)" in rounds[3], "the spin did not move"
+    assert "\033[" not in done.stdout
+    colored = cli("dump", str(loaded.pid), "--color", "always")
+    assert "\033[1;34m  Cell In[2], line 2, in spin\033[0m" in colored.stdout
+    piped = cli("dump", str(loaded.pid))
+    assert "\033[" not in piped.stdout, "plain text when piped"
+    loaded.interrupt_and_check(msg_id)
