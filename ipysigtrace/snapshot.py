@@ -57,8 +57,6 @@ from typing import Any
 FORMAT = "ipysigtrace.snapshot"
 VERSION = 1
 
-FRAME_KINDS = ("cell", "user", "library", "machinery")
-
 
 @dataclass
 class FrameRecord:

@@ -50,7 +50,6 @@ class Watcher:
         self._ready = threading.Event()
         self.dumps = 0
         self.errors: deque[str] = deque(maxlen=5)
-        self.last_dump_time: float | None = None
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self.thread.pydev_do_not_trace = True  # type: ignore[attr-defined]  # debuggers skip it
         self.ident: int | None = None
@@ -121,7 +120,6 @@ class Watcher:
         try:
             self.dump(reason, done)
             self.dumps += 1
-            self.last_dump_time = time.time()
         except Exception as exc:  # keep watching whatever a sink does
             self.errors.append(f"{type(exc).__name__}: {exc}")
             done()

@@ -84,9 +84,7 @@ class KernelHandler(APIHandler):
         """Keep what a kernel said about itself; True if it answered well."""
         if not answer or answer.get("status") != "ok":
             return False
-        self.state.facts[kernel_id] = {
-            k: answer.get(k) for k in ("signal", "raw_signal", "raw_file")
-        }
+        self.state.facts[kernel_id] = {k: answer.get(k) for k in ("signal", "raw_signal")}
         return True
 
     def signal_info(self, kernel_id: str, manager: Any, key: str = "signal") -> tuple[str, bool]:
