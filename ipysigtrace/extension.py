@@ -8,6 +8,7 @@ still finds and unloads what was installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ from .kernel import CellTracker, ControlHandler, KernelPublisher, RunningCell, T
 from .live import Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
 from .rawdump import RawDumpWriter, raw_path
-from .render import ViewOptions, bundle
+from .render import ViewOptions, bundle, payload
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
 from .values import ReprRunner
@@ -97,8 +98,7 @@ class Extension:
         self.reprs = ReprRunner()
         self.clock = Clock()
         self.stillness = Stillness()
-        self.live_ids: list[str] = []
-        self.live_parent: Any = None
+        self.live_views: list[Any] = []  # LiveStacks widgets (``ipysigtrace.widget``)
         self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
         self.control = (
@@ -260,19 +260,30 @@ class Extension:
         if self.trigger is not None:
             self.trigger.wake()
 
-    def add_live(self, display_id: str, interval: float, parent: Any) -> None:
-        """Keep a display updated (``%stackdump --live``)."""
-        self.live_ids.append(display_id)
-        self.live_parent = parent
-        self.clock.live_interval = interval
+    def add_live(self, view: Any, interval: float) -> None:
+        """Keep a live view updated (``%stackdump --live``); it needs a ``show(output)``."""
+        self.live_views.append(view)
+        self._live_interval()
         if self.trigger is not None:
             self.trigger.wake()
 
+    def remove_live(self, view: Any) -> None:
+        """Stop updating one live view (closed, or its Stop button)."""
+        self.live_views = [v for v in self.live_views if v is not view]
+        self._live_interval()
+
     def stop_live(self) -> int:
-        """Stop updating live views; returns how many there were."""
-        count, self.live_ids = len(self.live_ids), []
-        self.clock.live_interval = None
-        return count
+        """Stop every live view; returns how many there were."""
+        views, self.live_views = self.live_views, []
+        for view in views:
+            with contextlib.suppress(Exception):
+                view.stop()
+        self._live_interval()
+        return len(views)
+
+    def _live_interval(self) -> None:
+        intervals = [view.interval for view in self.live_views]
+        self.clock.live_interval = min(intervals) if intervals else None
 
     def set_watchdog(self, after: float | None) -> None:
         """Dump under cells running longer than ``after`` seconds (None: off)."""
@@ -282,20 +293,28 @@ class Extension:
         if self.trigger is not None:
             self.trigger.wake()
 
-    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
-        """What a live view shows: a header line, then the dump."""
+    def live_header(self, snapshot: StackSnapshot) -> str:
+        """The live view's first line: how long the cell runs, how long it has not moved."""
         cell = self.cells.current
         still = self.stillness.update(snapshot)
-        header = live_header(snapshot, cell.started if cell else None, still)
-        return bundle(snapshot, self.options, header)
+        return live_header(snapshot, cell.started if cell else None, still)
+
+    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
+        """The live view's first display: the bundle of a dump, with the header."""
+        return bundle(snapshot, self.options, self.live_header(snapshot))
 
     def refresh_live(self, snapshot: StackSnapshot | None = None) -> None:
         """Watcher thread: update every live view."""
-        update = getattr(self.publisher, "update_live", None)
-        if not self.live_ids or update is None:
+        views = list(self.live_views)
+        if not views:
             return
-        data = self.live_bundle(snapshot or self.snapshot("live", with_locals=True))
-        update(list(self.live_ids), data, self.live_parent)
+        snapshot = snapshot or self.snapshot("live", with_locals=True)
+        output = payload(snapshot, self.live_header(snapshot))
+        for view in views:
+            try:
+                view.show(output)
+            except Exception:  # a widget closed meanwhile; the others still get it
+                self.remove_live(view)
 
     def _watcher_started(self) -> None:
         warm_up = getattr(self.publisher, "warm_up", None)

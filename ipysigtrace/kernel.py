@@ -208,20 +208,6 @@ class KernelPublisher(TerminalPublisher):
         with contextlib.suppress(Exception):
             _ = self.iopub_thread._event_pipe  # type: ignore[union-attr]
 
-    def update_live(self, display_ids: list[str], data: dict[str, Any], parent: Any) -> None:
-        """Replace the live views' contents (update_display_data), from the watcher."""
-        cell = self.cells.current
-        header = cell.parent if cell is not None and cell.parent else parent
-        for display_id in display_ids:
-            content = {"data": data, "metadata": {}, "transient": {"display_id": display_id}}
-            self.kernel.session.send(
-                self.kernel.iopub_socket,
-                "update_display_data",
-                content,
-                parent=header,
-                ident=self.topic,
-            )
-
     def release_thread(self, thread: threading.Thread) -> None:
         """Close the event pipe ipykernel made for a finished thread (else it waits for gc)."""
         pipes = getattr(self.iopub_thread, "_event_pipes", None)

@@ -1,9 +1,9 @@
 """What the watcher does on a clock, and only while a cell runs: live views and the watchdog.
 
-A live view is a display in the notebook (``%stackdump --live``) that the watcher updates
-with ``update_display_data`` every few seconds while a cell runs, and at once after every
-dump. Each update says how long the cell has been running and for how long the thread that
-runs it has been at the same place, which answers "is it stuck?".
+A live view is a widget in the notebook (``%stackdump --live``, ``ipysigtrace.widget``)
+that the watcher updates every few seconds while a cell runs, and at once after every
+dump. Each update says how long the cell has been running and for how long the thread
+that runs it has been at the same place, which answers "is it stuck?".
 
 The watchdog (``%stackdump --after 10m``) dumps under any cell that has run longer than
 the limit, then again after twice as long, four times as long, and so on, so an overnight

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -155,14 +154,19 @@ class StackDumpMagics(Magics):
             count = self.extension.stop_live()
             print(f"ipysigtrace: {count} live view{'s' if count != 1 else ''} stopped")
             return
-        if not hasattr(self.extension.publisher, "update_live"):
+        if self.extension.kernel is None:
             raise UsageError("--live needs a Jupyter front end; in a terminal use the signal")
         interval = _duration(value)
-        snapshot = self.extension.snapshot("live", with_locals=True)
-        display_id = f"ipysigtrace-live-{uuid.uuid4().hex}"
-        display(self.extension.live_bundle(snapshot), raw=True, display_id=display_id)
-        parent = self.extension.cells.current.parent if self.extension.cells.current else None
-        self.extension.add_live(display_id, interval, parent)
+        try:
+            from .widget import LiveStacks
+        except ImportError:
+            raise UsageError("--live needs ipywidgets: pip install ipywidgets") from None
+        extension = self.extension
+        snapshot = extension.snapshot("live", with_locals=True)
+        bundle = extension.live_bundle(snapshot)
+        view = LiveStacks(bundle, interval, on_stop=extension.remove_live)
+        extension.add_live(view, interval)
+        display(view)
 
 
 def _duration(value: str) -> float:

@@ -23,10 +23,15 @@ def bundle(
     head_text = header + "\n" if header else ""
     head_html = f"<div><b>{escape(header)}</b></div>" if header else ""
     return {
-        MIME_TYPE: {"snapshot": snapshot.to_dict(), "header": header},
+        MIME_TYPE: payload(snapshot, header),
         "text/html": head_html + html.render(snapshot, options),
         "text/plain": head_text + text.render(snapshot, options),
     }
+
+
+def payload(snapshot: StackSnapshot, header: str = "") -> dict[str, Any]:
+    """What the snapshot MIME type (and the live view's ``output``) carries."""
+    return {"snapshot": snapshot.to_dict(), "header": header}
 
 
 def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None) -> str:
@@ -40,4 +45,4 @@ def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "MIME_TYPE", "ViewOptions", "bundle", "render"]
+__all__ = ["FORMATS", "MIME_TYPE", "ViewOptions", "bundle", "payload", "render"]

@@ -15,6 +15,7 @@ import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
+import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
 import { findCellIndex, ICellInfo, IFrame } from './model';
 import { IStacksSource, StacksPanel } from './panel';
@@ -210,4 +211,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/**
+ * The live view of `%stackdump --live`, an ipywidgets widget. Its code is
+ * loaded the first time a notebook shows one.
+ */
+const widgets: JupyterFrontEndPlugin<void> = {
+  id: 'ipysigtrace:widgets',
+  description: 'The live stacks widget of %stackdump --live.',
+  autoStart: true,
+  optional: [IJupyterWidgetRegistry],
+  activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry | null) => {
+    registry?.registerWidget({
+      name: 'ipysigtrace',
+      version: '0.1.0',
+      exports: async () => {
+        const { LiveStacksModel, LiveStacksView } = await import('./widget');
+        return { LiveStacksModel, LiveStacksView };
+      }
+    });
+  }
+};
+
+export default [plugin, widgets];

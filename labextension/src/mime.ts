@@ -1,11 +1,10 @@
 /**
- * The output renderer of `application/vnd.ipysigtrace.snapshot+json`: the
- * snapshot of `%stackdump` and of the live view, which the kernel replaces
- * with `update_display_data` while a cell hangs.
+ * The output renderer of `application/vnd.ipysigtrace.snapshot+json`, the
+ * snapshot of `%stackdump`, and the view it shares with the live widget.
  *
- * It never calls the server or the kernel. JupyterLab calls `renderModel` on
- * the same renderer for each update, so the sections the user opened or
- * closed, the toggles and the scroll position stay.
+ * Neither calls the server or the kernel. Each update goes to the same
+ * `SnapshotView`, so the sections the user opened or closed, the toggles
+ * and the scroll position stay.
  */
 import { Clipboard } from '@jupyterlab/apputils';
 import type { IRenderMime } from '@jupyterlab/rendermime';
@@ -21,8 +20,8 @@ import {
 } from './model';
 import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
 
-/** A button of the renderer's toolbar. */
-function button(
+/** A button of the view's toolbar. */
+export function button(
   label: string,
   title: string,
   className: string,
@@ -35,11 +34,10 @@ function button(
   return node;
 }
 
-/** Renders a snapshot output: a header, a toolbar and the threads. */
-export class SnapshotRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(options: IRenderMime.IRendererOptions) {
+/** A snapshot output: a header, a toolbar and the threads. */
+export class SnapshotView extends Widget {
+  constructor() {
     super();
-    this._mimeType = options.mimeType;
     this.addClass('jp-ipysigtrace-mime');
     this._threads.showLocals = true;
 
@@ -67,23 +65,31 @@ export class SnapshotRenderer extends Widget implements IRenderMime.IRenderer {
       'jp-ipysigtrace-copy',
       () => this._copy()
     );
-    const toolbar = el('div', 'jp-ipysigtrace-mime-toolbar');
+    const toolbar = this.toolbar;
     toolbar.setAttribute('role', 'toolbar');
     toolbar.append(this._internals, this._locals, copy, this._status);
     this._status.setAttribute('aria-live', 'polite');
     this._body.classList.add(CLASS.view);
-    this.node.append(this._header, toolbar, this._body);
+    this._note.hidden = true;
+    this.node.append(this._header, this._note, toolbar, this._body);
   }
 
-  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+  /** Show a snapshot output (the MIME type's data); keep the user's choices. */
+  setOutput(data: unknown): void {
     try {
-      this._output = parseSnapshotOutput(model.data[this._mimeType]);
+      this._output = parseSnapshotOutput(data);
       this._error = '';
     } catch (error) {
       this._output = null;
       this._error = `Not a stack snapshot: ${(error as Error).message}`;
     }
     this._render();
+  }
+
+  /** A line after the header, such as "stopped"; empty hides it. */
+  set note(text: string) {
+    this._note.textContent = text;
+    this._note.hidden = !text;
   }
 
   /** Rebuild the header and the threads; keep the user's choices. */
@@ -133,17 +139,36 @@ export class SnapshotRenderer extends Widget implements IRenderMime.IRenderer {
     super.dispose();
   }
 
-  private _mimeType: string;
+  /** The toolbar, where a user of the view can add buttons. */
+  readonly toolbar = el('div', 'jp-ipysigtrace-mime-toolbar');
   private _output: ISnapshotOutput | null = null;
   private _error = '';
   // Cell frames are not buttons here: a renderer cannot reach its notebook.
   private _threads = new ThreadsRenderer();
   private _header = el('div', `${CLASS.header} jp-ipysigtrace-mime-header`);
+  private _note = el('div', 'jp-ipysigtrace-mime-note');
   private _status = el('span', CLASS.status);
   private _body = el('div', 'jp-ipysigtrace-mime-body');
   private _internals: HTMLButtonElement;
   private _locals: HTMLButtonElement;
   private _statusTimer = 0;
+}
+
+/** Renders the MIME type's outputs. */
+export class SnapshotRenderer
+  extends SnapshotView
+  implements IRenderMime.IRenderer
+{
+  constructor(options: IRenderMime.IRendererOptions) {
+    super();
+    this._mimeType = options.mimeType;
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this.setOutput(model.data[this._mimeType]);
+  }
+
+  private _mimeType: string;
 }
 
 /** The renderer factory: safe (it only sets text), one MIME type. */

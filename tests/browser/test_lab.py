@@ -114,7 +114,7 @@ def test_live_view_keeps_what_the_user_opened(page: Page, lab_server: str) -> No
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Escape")
         page.keyboard.press("Control+Enter")
-    view = live_cell.locator(".jp-ipysigtrace-mime")
+    view = live_cell.locator(".jp-ipysigtrace-live .jp-ipysigtrace-mime")  # the widget
     expect(view).to_contain_text("cell running for", timeout=15_000)
     expect(view).to_contain_text("in crunch")
     main = view.locator("details.jp-ipysigtrace-thread", has_text="MainThread")
@@ -126,4 +126,10 @@ def test_live_view_keeps_what_the_user_opened(page: Page, lab_server: str) -> No
     expect(main).not_to_have_attribute("open", "")  # and the user's choice held
     assert "<script" not in view.inner_html()
     page.screenshot(path=str(ARTIFACTS / "jupyterlab-live-view.png"))
+    view.locator("button.jp-ipysigtrace-stop").click()  # frozen at once, though the kernel is busy
+    expect(view.locator(".jp-ipysigtrace-mime-note")).to_contain_text("Stopped")
+    stopped_at = header.inner_text()
+    page.wait_for_timeout(4_000)  # two intervals of the live view
+    expect(header).to_have_text(stopped_at)
+    expect(view.locator("button.jp-ipysigtrace-stop")).to_be_disabled()
     shut_down_kernels(page, lab_server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -10,42 +11,85 @@ from harness import Kernel
 
 pytestmark = pytest.mark.kernel
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-def updates_of(messages: list[dict], display_id: str) -> list[str]:
+
+def show_live(kernel: Kernel, line: str) -> tuple[str, dict[str, Any]]:
+    """Run a --live line; the widget's model id and the display's bundle."""
+    reply = kernel.execute(line)
+    assert "Traceback" not in reply.stderr, reply.stderr
+    (data,) = reply.displays
+    return data[WIDGET_VIEW]["model_id"], data
+
+
+def updates_of(messages: list[dict], model_id: str) -> list[dict[str, Any]]:
+    """The live view's new ``output`` values among these messages."""
     return [
-        m["content"]["data"]["text/plain"]
+        m["content"]["data"]["state"]["output"]
         for m in messages
-        if m["msg_type"] == "update_display_data"
-        and m["content"]["transient"]["display_id"] == display_id
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == model_id
+        and m["content"]["data"].get("method") == "update"
+        and "output" in m["content"]["data"].get("state", {})
     ]
 
 
+def functions(output: dict[str, Any]) -> set[str]:
+    return {f["function"] for t in output["snapshot"]["threads"] for f in t["frames"]}
+
+
 def test_live_view_keeps_updating_during_a_hang_and_stops(loaded: Kernel) -> None:
-    reply = loaded.execute("%stackdump --live 0.3")
-    (display,) = reply.of_type("display_data")
-    display_id = display["content"]["transient"]["display_id"]
-    assert display["content"]["data"]["text/plain"].startswith("Live stacks")
+    model_id, data = show_live(loaded, "%stackdump --live 0.3")
+    assert data["text/plain"].startswith("Live stacks"), "the fallback for widget-less viewers"
+    assert "<pre" in data["text/html"] or "<details" in data["text/html"]
     msg_id = loaded.submit("def spin():\n    while True:\n        pass\nspin()")
     loaded.wait_for(msg_id, "execute_input")
-    updates = updates_of(loaded.drain(msg_id, 2.0), display_id)
+    updates = updates_of(loaded.drain(msg_id, 2.0), model_id)
     assert len(updates) >= 3, f"{len(updates)} updates in 2 s at 0.3 s"
-    assert "in spin" in updates[-1] and "cell running for" in updates[-1]
-    assert "at the same place for 1 s" in updates[-1] or "same place" in updates[-1]
+    last = updates[-1]
+    assert "spin" in functions(last) and "cell running for" in last["header"]
+    assert "same place" in last["header"]
     loaded.signal()  # a dump refreshes the live view at once, too
     after_signal = loaded.drain(msg_id, 0.25)
     assert any(m["msg_type"] == "display_data" for m in after_signal)
+    assert any(u["snapshot"]["trigger"] == "signal" for u in updates_of(after_signal, model_id))
     loaded.interrupt_and_check(msg_id)
     assert "1 live view stopped" in loaded.execute("%stackdump --live off").stdout
     msg_id = loaded.submit("import time\ntime.sleep(1.5)")
-    assert not updates_of(loaded.drain(msg_id, 2.0), display_id), "no updates once stopped"
+    assert not updates_of(loaded.drain(msg_id, 2.0), model_id), "no updates once stopped"
 
 
 def test_live_view_stops_on_unload(loaded: Kernel) -> None:
-    reply = loaded.execute("%stackdump --live 0.2")
-    display_id = reply.of_type("display_data")[0]["content"]["transient"]["display_id"]
+    model_id, _ = show_live(loaded, "%stackdump --live 0.2")
     loaded.execute("%unload_ext ipysigtrace")
     msg_id = loaded.submit("import time\ntime.sleep(1.0)")
-    assert not updates_of(loaded.drain(msg_id, 1.5), display_id)
+    assert not updates_of(loaded.drain(msg_id, 1.5), model_id)
+
+
+def send_to_widget(kernel: Kernel, model_id: str, data: dict[str, Any]) -> None:
+    """What the browser sends: a comm_msg on the shell channel."""
+    message = kernel.kc.session.msg("comm_msg", {"comm_id": model_id, "data": data})
+    kernel.kc.shell_channel.send(message)
+
+
+def test_live_view_stops_when_its_last_display_goes(loaded: Kernel) -> None:
+    """The front end counts displays (_view_count); at 0 the kernel stops updating."""
+    model_id, _ = show_live(loaded, "%stackdump --live 0.2")
+    for count in (1, 0):  # displayed, then the output is cleared
+        state = {"_view_count": count}
+        send_to_widget(loaded, model_id, {"method": "update", "state": state, "buffer_paths": []})
+    msg_id = loaded.submit("import time\ntime.sleep(1.0)")
+    assert not updates_of(loaded.drain(msg_id, 1.5), model_id)
+    assert "0 live views stopped" in loaded.execute("%stackdump --live off").stdout
+
+
+def test_live_view_stop_button(loaded: Kernel) -> None:
+    model_id, _ = show_live(loaded, "%stackdump --live 0.2")
+    send_to_widget(loaded, model_id, {"method": "custom", "content": {"event": "stop"}})
+    msg_id = loaded.submit("import time\ntime.sleep(1.0)")
+    messages = loaded.drain(msg_id, 1.5)
+    assert not updates_of(messages, model_id)
+    assert "0 live views stopped" in loaded.execute("%stackdump --live off").stdout
 
 
 def test_watchdog_fires_under_a_long_cell_only(loaded: Kernel) -> None:
@@ -71,7 +115,7 @@ def test_bad_durations(loaded: Kernel, line: str) -> None:
 def test_idle_watcher_does_not_wake(loaded: Kernel) -> None:
     """With a live view but no cell running, the watcher blocks: no updates arrive."""
     reply = loaded.execute("%stackdump --live 0.2")
-    display_id = reply.of_type("display_data")[0]["content"]["transient"]["display_id"]
+    model_id = reply.displays[0][WIDGET_VIEW]["model_id"]
     time.sleep(1.0)
-    stray = loaded.drain(reply.msg_id, 0.5)
-    assert not updates_of(stray, display_id)
+    stray = loaded.drain(reply.msg_id, 0.5) + loaded.drain("", 0.1)
+    assert not updates_of(stray, model_id)
