@@ -3,9 +3,10 @@
 A dump must not call ``__repr__`` of user objects: it can raise, run for ever, or wait for
 a lock that the stuck thread holds. So only values of exact builtin types are formatted
 (numbers, strings, bytes, None, booleans, and lists, tuples, sets and dicts of them, with
-length and depth limits); anything else is shown as its type name and address, and a NumPy
-array as its shape and dtype (C-level attributes, no Python code runs). Names that look
-like secrets are masked.
+length and depth limits); anything else is shown as its type name and address. A NumPy
+array shows its shape and dtype (C-level attributes, no Python code runs); a pandas
+DataFrame or Series its shape and dtypes (pandas' own code: only exact types, so no
+method of a user subclass runs). Names that look like secrets are masked.
 
 When the user asks for it (``%stackdump --locals=repr``), ``ReprRunner`` calls the real
 ``repr`` of the other objects, each on a disposable thread with a time limit and a size
@@ -17,6 +18,7 @@ behind (they cannot be killed); once a few are, no more reprs are tried.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
@@ -120,9 +122,30 @@ def safe_text(value: Any, depth: int = 0) -> str:
         return _container(value, kind, depth)
     if kind is ModuleType:
         return f"<module {safe_text(value.__dict__.get('__name__'), MAX_DEPTH)}>"
-    if kind.__module__ == "numpy" and kind.__name__ == "ndarray":
+    return _array_text(value, kind) or f"<{_type_name(kind)} at {id(value):#x}>"
+
+
+def _exact(kind: type, module: str, name: str) -> bool:
+    """``kind`` is ``module.name`` itself, if that module is imported (never imports it)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and kind is getattr(loaded, name, None)
+
+
+def _array_text(value: Any, kind: type) -> str | None:
+    """Shape and dtype of a NumPy array or a pandas DataFrame or Series; else None."""
+    if _exact(kind, "numpy", "ndarray"):
         return f"<ndarray shape={value.shape} dtype={value.dtype.str}>"
-    return f"<{_type_name(kind)} at {id(value):#x}>"
+    try:
+        if _exact(kind, "pandas", "Series"):
+            return f"<Series of {len(value.index):,} dtype={value.dtype}>"
+        if _exact(kind, "pandas", "DataFrame"):
+            rows, columns = value.shape
+            dtypes = sorted({str(block.dtype) for block in value._mgr.blocks})
+            shown = ",".join(dtypes[:MAX_ITEMS]) + (",..." if len(dtypes) > MAX_ITEMS else "")
+            return f"<DataFrame {rows:,} rows x {columns:,} columns dtypes={shown}>"
+    except Exception:  # pandas internals differ between versions: fall back to the type
+        return None
+    return None
 
 
 def _builtin(value: Any) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pytest
+
 from ipysigtrace.values import MASK, safe_locals, safe_text
 
 
@@ -89,3 +91,31 @@ def test_a_metaclass_with_eq_and_no_hash_runs_nothing() -> None:
     shown = safe_locals({"odd": Odd(), "cls": Odd})
     assert Meta.calls == []
     assert "Odd at 0x" in shown[0]["value"]
+
+
+def test_arrays_and_frames_show_shape_and_dtype() -> None:
+    np = pytest.importorskip("numpy", reason="numpy is in the test extra; not installed here")
+    pd = pytest.importorskip("pandas", reason="pandas is in the test extra; not installed here")
+    assert safe_text(np.zeros((3, 4), dtype=np.float32)) == "<ndarray shape=(3, 4) dtype=<f4>"
+    frame = pd.DataFrame({"a": range(1000), "b": 1.5, "c": 2})
+    assert safe_text(frame) == "<DataFrame 1,000 rows x 3 columns dtypes=float64,int64>"
+    assert safe_text(frame["a"]) == "<Series of 1,000 dtype=int64>"
+
+
+def test_subclasses_of_arrays_and_frames_run_nothing() -> None:
+    np = pytest.importorskip("numpy", reason="numpy is in the test extra; not installed here")
+    pd = pytest.importorskip("pandas", reason="pandas is in the test extra; not installed here")
+
+    class Frame(pd.DataFrame):
+        @property
+        def shape(self) -> tuple[int, int]:
+            Booby.calls.append("shape")
+            return (0, 0)
+
+    class Array(np.ndarray):
+        pass
+
+    Booby.calls.clear()
+    assert "Frame at 0x" in safe_text(Frame({"a": [1]}))
+    assert "Array at 0x" in safe_text(np.zeros(2).view(Array))
+    assert Booby.calls == []
