@@ -92,7 +92,7 @@ class Extension:
         if self.kernel is not None:
             self.publisher = KernelPublisher(self.kernel, self.cells, self.options, runtime)
         else:
-            self.publisher = TerminalPublisher(self.options)
+            self.publisher = TerminalPublisher(self.options, shell)
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
         self.reprs = ReprRunner()

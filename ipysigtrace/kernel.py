@@ -11,7 +11,10 @@ lock that the cell can hold. When no cell runs, the dump goes to the kernel's or
 stderr (the terminal or log of the Jupyter server) and to a file in the Jupyter runtime
 directory, and ``%stackdump --last`` shows it in a notebook.
 
-``TerminalPublisher`` serves terminal IPython: ``os.write`` to the original stderr fd.
+``TerminalPublisher`` serves terminal IPython: ``os.write`` to the original stderr fd. At
+the prompt, prompt_toolkit owns the screen, so the dump is handed to its event loop
+(``call_soon_threadsafe``, which never blocks) and printed above the prompt, which is then
+drawn again with what the user had typed.
 
 ``ControlHandler`` answers ``ipysigtrace_request`` messages on ipykernel's control
 channel, which has its own thread and so answers while a cell keeps the shell busy; the
@@ -171,18 +174,45 @@ def write_private_file(path: str, data: bytes) -> None:
 class TerminalPublisher:
     """Writes dumps to the terminal through the original stderr fd."""
 
-    def __init__(self, options: ViewOptions) -> None:
+    def __init__(self, options: ViewOptions, shell: Any = None) -> None:
         self.options = options
         self.fd = original_stderr_fd()
         self.last: StackSnapshot | None = None
+        self.shell = shell
+        self.run_in_terminal: Callable[[Callable[[], None]], Any] | None = None
+        if getattr(shell, "pt_app", None) is not None:  # imported here: never on the watcher
+            from prompt_toolkit.application import run_in_terminal
+
+            self.run_in_terminal = run_in_terminal
 
     def publish(self, snapshot: StackSnapshot, done: Done) -> None:
         """Show one dump; call ``done`` once it is out."""
         self.last = snapshot
+        data = ("\n" + text.render(snapshot, self.options)).encode()
         try:
-            write_all(self.fd, ("\n" + text.render(snapshot, self.options)).encode())
+            if not self._above_prompt(data):
+                write_all(self.fd, data)
         finally:
             done()
+
+    def _above_prompt(self, data: bytes) -> bool:
+        """At terminal IPython's prompt: have prompt_toolkit print it; False if not there."""
+        app = getattr(getattr(self.shell, "pt_app", None), "app", None)
+        loop = getattr(app, "loop", None)
+        context = getattr(app, "context", None)
+        print_above = self.run_in_terminal
+        running = getattr(app, "is_running", False)
+        if not running or loop is None or context is None or print_above is None:
+            return False
+
+        def show() -> None:
+            print_above(lambda: write_all(self.fd, data))
+
+        try:
+            loop.call_soon_threadsafe(show, context=context)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        return True
 
     def close(self) -> None:
         """Release the stderr copy."""

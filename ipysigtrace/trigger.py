@@ -19,6 +19,8 @@ signals cannot hold the cell up.
 
 Other owners are respected: the bytes of other signals are forwarded to the wakeup fd that
 was there before us (asyncio's), a previous Python handler for our signal is chained to,
+a wakeup fd that asyncio puts in place later is left there (the handler then sends the
+request itself, from the main thread: it cannot run while native code holds the GIL),
 and uninstalling puts back exactly what was there, unless someone replaced us meanwhile,
 in which case their handler or fd is left alone and reported.
 
@@ -206,20 +208,30 @@ class SignalTrigger:
         Written as one frame on purpose: capture drops this frame from the main thread's
         stack by its code object, so it calls no Python-level helper while it waits.
         """
-        if (
-            not self._in_handler
-            and self.handoff > 0
-            and os.getpid() == self.pid
-            and time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN
-        ):
+        if not self._in_handler and self.installed and os.getpid() == self.pid:
             self._in_handler = True
             try:
+                # The wakeup fd may have been taken: asyncio's add_signal_handler puts its
+                # own there (terminal IPython's prompt does, at every prompt) and its
+                # remove_signal_handler leaves none. Then no byte reached the watcher, so
+                # it is sent from here; an fd that nobody holds is taken back.
+                fd = signal.set_wakeup_fd(-1)
+                if fd in (-1, self._write_fd):
+                    signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+                else:
+                    signal.set_wakeup_fd(fd)
+                if fd != self._write_fd:
+                    try:  # noqa: SIM105 (suppress() would add helper frames here)
+                        os.write(self._write_fd, bytes((signum,)))
+                    except BlockingIOError:
+                        pass  # the pipe is full: a dump is coming anyway
                 # Our signal came, so a dump is coming (or was merged into one being
                 # made). Returns at once if the watcher has already acknowledged.
-                if select.select([self._ack_read], [], [], self.handoff)[0]:
-                    os.read(self._ack_read, 512)
-                else:
-                    self._last_timeout = time.monotonic()
+                if self.handoff > 0 and (time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN):
+                    if select.select([self._ack_read], [], [], self.handoff)[0]:
+                        os.read(self._ack_read, 512)
+                    else:
+                        self._last_timeout = time.monotonic()
             except (OSError, ValueError):
                 pass  # pipes closed under us during unload: nothing to wait for
             finally:

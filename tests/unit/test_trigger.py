@@ -171,3 +171,37 @@ def test_the_handler_does_not_wait_without_a_watcher() -> None:
         trigger.uninstall()
         trigger.close()
     assert os.getpid() == trigger.pid
+
+
+def test_a_taken_wakeup_fd_still_gets_a_dump(
+    running: tuple[SignalTrigger, Watcher, Recorder],
+) -> None:
+    """asyncio's add_signal_handler takes the wakeup fd (terminal IPython, at each prompt)."""
+    _, _, recorder = running
+    theirs_read, theirs_write = os.pipe()
+    os.set_blocking(theirs_write, False)
+    try:
+        ours = signal.set_wakeup_fd(theirs_write)
+        signal.raise_signal(signal.SIGUSR2)
+        assert recorder.arrived.wait(2), "the handler sent the request itself"
+        assert os.read(theirs_read, 16) == bytes((signal.SIGUSR2,)), "their byte is theirs"
+        assert signal.set_wakeup_fd(ours) == theirs_write, "and their fd stayed in place"
+    finally:
+        os.close(theirs_read)
+        os.close(theirs_write)
+
+
+def test_a_wakeup_fd_nobody_holds_is_taken_back(
+    running: tuple[SignalTrigger, Watcher, Recorder],
+) -> None:
+    """asyncio's remove_signal_handler leaves no wakeup fd at all."""
+    trigger, _, recorder = running
+    signal.set_wakeup_fd(-1)
+    signal.raise_signal(signal.SIGUSR2)
+    assert recorder.arrived.wait(2)
+    assert trigger.still_owned() == (True, True)
+    recorder.arrived.clear()
+    time.sleep(MIN_INTERVAL * 2)
+    signal.raise_signal(signal.SIGUSR2)  # the next one goes the usual way
+    assert recorder.arrived.wait(2)
+    assert [reason for reason, _ in recorder.snapshots] == ["signal", "signal"]
