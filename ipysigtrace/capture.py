@@ -30,7 +30,7 @@ from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
-from .values import ReprRunner, safe_locals
+from .values import Repr, safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
@@ -293,7 +293,7 @@ def resolve(
     cell_thread: int | None = None,
     trigger: str = "magic",
     limit: int | None = None,
-    reprs: ReprRunner | None = None,
+    reprs: Repr | None = None,
 ) -> StackSnapshot:
     """Turn frozen stacks into a snapshot: fold, read source, label, classify.
 
@@ -360,7 +360,7 @@ def capture(
     skip_top: frozenset[CodeType] = frozenset(),
     limit: int | None = None,
     with_locals: bool = False,
-    reprs: ReprRunner | None = None,
+    reprs: Repr | None = None,
 ) -> StackSnapshot:
     """Freeze, then resolve: the snapshot of every thread but those skipped."""
     frozen = freeze(skip_idents, skip_top, with_locals or reprs is not None)

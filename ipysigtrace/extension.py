@@ -239,7 +239,7 @@ class Extension:
             skip_top=handler,
             limit=limit,
             with_locals=with_locals,
-            reprs=self.reprs if user_reprs else None,
+            reprs=self.reprs.for_dump() if user_reprs else None,
         )
 
     def _dump(self, reason: str, done: Any) -> None:

@@ -309,14 +309,24 @@ class SignalTrigger:
         return ours, fd == self._write_fd
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: never write into the parent's pipe, never act on the signal."""
+        """In a forked child: never write into the parent's pipe, never act on the signal.
+
+        The write end stays open on /dev/null: it may still be the wakeup fd (a fork from
+        another thread cannot reset that), and a closed number could be reused by a file
+        that signal bytes would then go into. The other three ends are closed.
+        """
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
-            for fd in (self._write_fd, self._ack_write):
-                if fd >= 0:
-                    os.dup2(devnull, fd)
+            if self._write_fd >= 0:
+                os.dup2(devnull, self._write_fd)
         finally:
             os.close(devnull)
+        for name in ("_read_fd", "_ack_read", "_ack_write"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
         if threading.current_thread() is threading.main_thread():
             with contextlib.suppress(ValueError, OSError):
                 signal.set_wakeup_fd(self.previous_wakeup_fd)

@@ -12,7 +12,8 @@ When the user asks for it (``%stackdump --locals=repr``), ``ReprRunner`` calls t
 ``repr`` of the other objects, each on a disposable thread with a time limit and a size
 limit: a repr that raises, runs for ever or waits for a lock that the stuck thread holds
 shows as such, and whoever asked carries on. Threads whose repr never returned are left
-behind (they cannot be killed); once a few are, no more reprs are tried.
+behind (they cannot be killed); once a few are, no more reprs are tried. One dump spends
+at most a second on reprs in all (``ReprRunner.for_dump``); the rest show as not tried.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import time
+from collections.abc import Callable
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
@@ -49,15 +52,32 @@ _NOTEBOOK_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"}
 _DEFINITIONS = (ModuleType, FunctionType, BuiltinFunctionType, type)
 
 
+Repr = Callable[[Any], str]
+
+
 class ReprRunner:
     """Calls user ``__repr__`` on disposable threads, with a time and a size limit."""
 
-    def __init__(self, timeout: float = 0.2, max_stuck: int = 3) -> None:
+    def __init__(self, timeout: float = 0.2, max_stuck: int = 3, budget: float = 1.0) -> None:
         self.timeout = timeout
         self.max_stuck = max_stuck
+        self.budget = budget
         self.stuck: list[threading.Thread] = []
 
-    def __call__(self, value: Any) -> str:
+    def for_dump(self) -> Repr:
+        """A repr function for one dump: all its reprs together get ``budget`` seconds."""
+        deadline = time.monotonic() + self.budget
+
+        def run(value: Any) -> str:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return f"<repr not tried: this dump spent its {self.budget:g} s on reprs>"
+            return self(value, min(self.timeout, left))
+
+        return run
+
+    def __call__(self, value: Any, timeout: float | None = None) -> str:
+        timeout = self.timeout if timeout is None else timeout
         self.stuck = [t for t in self.stuck if t.is_alive()]
         if len(self.stuck) >= self.max_stuck:
             return "<repr not tried: earlier reprs never returned>"
@@ -66,10 +86,10 @@ class ReprRunner:
             target=_repr_into, args=(value, result), name="ipysigtrace-repr", daemon=True
         )
         thread.start()
-        thread.join(self.timeout)
+        thread.join(timeout)
         if thread.is_alive():
             self.stuck.append(thread)
-            return f"<repr did not return within {self.timeout:g} s>"
+            return f"<repr did not return within {timeout:.2g} s>"
         return result[0] if result else "<repr gave nothing>"
 
 
@@ -82,7 +102,7 @@ def _repr_into(value: Any, result: list[str]) -> None:
 
 
 def safe_locals(
-    namespace: dict[str, Any], module_level: bool = False, reprs: ReprRunner | None = None
+    namespace: dict[str, Any], module_level: bool = False, reprs: Repr | None = None
 ) -> list[dict[str, str]]:
     """[{'name', 'type', 'value'}] for up to MAX_LOCALS names; user code only via ``reprs``."""
     out: list[dict[str, str]] = []

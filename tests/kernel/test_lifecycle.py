@@ -181,16 +181,20 @@ def test_dumps_do_not_change_the_result(loaded: Kernel) -> None:
 def test_signal_is_harmless_in_a_forked_child(loaded: Kernel) -> None:
     code = """\
 import os, signal, time
+import ipysigtrace.extension
+trigger = ipysigtrace.extension._active.trigger
+ends = (trigger._read_fd, trigger._ack_read, trigger._ack_write)
 pid = os.fork()
 if pid == 0:
     os.kill(os.getpid(), signal.SIGUSR2)
     time.sleep(0.2)
-    os._exit(7)
+    closed = not any(os.path.exists(f"/proc/self/fd/{fd}") for fd in ends)
+    os._exit(7 if closed else 3)
 _, status = os.waitpid(pid, 0)
 os.waitstatus_to_exitcode(status)
 """
     reply = loaded.execute(code)
-    assert reply.result == "7", "the child survived the signal and exited normally"
+    assert reply.result == "7", "the child survived the signal, closed our pipe ends, exited"
     assert not reply.displays, "the child's signal did not make the parent dump"
     msg_id = loaded.submit("while True:\n    pass")
     loaded.wait_for(msg_id, "execute_input")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import pytest
 
-from ipysigtrace.values import MASK, safe_locals, safe_text
+from ipysigtrace.values import MASK, ReprRunner, safe_locals, safe_text
 
 
 class Booby:
@@ -119,3 +120,20 @@ def test_subclasses_of_arrays_and_frames_run_nothing() -> None:
     assert "Frame at 0x" in safe_text(Frame({"a": [1]}))
     assert "Array at 0x" in safe_text(np.zeros(2).view(Array))
     assert Booby.calls == []
+
+
+class Slow:
+    def __repr__(self) -> str:
+        time.sleep(0.15)
+        return "slow but fine"
+
+
+def test_one_dump_spends_a_bounded_time_on_reprs() -> None:
+    runner = ReprRunner(timeout=0.2, budget=0.4)
+    shown = safe_locals({f"v{i}": Slow() for i in range(10)}, reprs=runner.for_dump())
+    values = [entry["value"] for entry in shown]
+    assert values[0] == "slow but fine"
+    assert values[-1] == "<repr not tried: this dump spent its 0.4 s on reprs>"
+    assert values.count("slow but fine") <= 3
+    fresh = runner.for_dump()  # the next dump has its own budget
+    assert fresh(Slow()) == "slow but fine"
