@@ -7,7 +7,8 @@ Every handler is authenticated and authorized like jupyter_server's own kernel a
 (resource ``kernels``). The dump is asked for on the kernel's control channel, which is
 answered while a cell keeps the shell busy. A signal is sent only to the kernel process
 itself, only when Linux says it catches that signal (``SigCgt``), so a kernel without
-ipysigtrace is never killed by it.
+ipysigtrace is never killed by it. A remote kernel (behind a Kernel Gateway: no local PID) is
+asked through the gateway and never signalled; only ipysigtrace loaded in it can answer.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ NOT_LOADED = (
 NO_ANSWER = (
     "The kernel did not answer within {timeout:g} s although ipysigtrace is loaded: native "
     "code probably holds the GIL, so no Python thread can run."
+)
+# A kernel without a local PID (behind a Kernel Gateway, or elsewhere) cannot be signalled.
+REMOTE_NOT_LOADED = (
+    "This kernel runs remotely (for example behind a Kernel Gateway), so the server cannot "
+    "signal it: only ipysigtrace loaded in the kernel can answer. Run %load_ext ipysigtrace "
+    "in the notebook (once the kernel is idle), or `ipysigtrace autoload enable` where the "
+    "kernel runs, then ask again."
+)
+REMOTE_NO_ANSWER = (
+    "The kernel answered before but not within {timeout:g} s. It runs remotely (for example "
+    "behind a Kernel Gateway), so there is no raw dump: native code may hold the GIL, or the "
+    "kernel was restarted without ipysigtrace."
 )
 
 
@@ -129,7 +142,7 @@ class StatusHandler(KernelHandler):
         elif can_signal:
             message = "the kernel does not answer, but catches " + name
         else:
-            message = NOT_LOADED
+            message = NOT_LOADED if local_pid(manager) is not None else REMOTE_NOT_LOADED
         self.reply(
             200,
             {
@@ -178,6 +191,12 @@ class DumpHandler(KernelHandler):
         raw = await self.raw_dump(kernel_id, manager)
         if raw is not None:
             self.reply(200, {"source": "raw", "snapshot": raw})
+            return
+        if local_pid(manager) is None:
+            if kernel_id in state.facts:  # it answered once, so ipysigtrace was loaded
+                self.reply(504, {"message": REMOTE_NO_ANSWER.format(timeout=DUMP_TIMEOUT)})
+            else:
+                self.reply(409, {"message": REMOTE_NOT_LOADED})
             return
         _, can_signal = self.signal_info(kernel_id, manager)
         if not can_signal:

@@ -14,6 +14,8 @@ from tornado.httpclient import HTTPClientError
 from harness import KERNEL_NAME
 from ipysigtrace.snapshot import StackSnapshot
 
+from .api import dump, status_of
+
 pytestmark = pytest.mark.server
 
 
@@ -45,22 +47,6 @@ async def run(client: Any, code: str, expression: str = "None") -> str:
             break
     assert reply["content"]["status"] == "ok", reply["content"]
     return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
-
-
-async def status_of(jp_fetch: Any, kernel_id: str) -> dict[str, Any]:
-    response = await jp_fetch("ipysigtrace", "api", "kernels", kernel_id)
-    return json.loads(response.body)
-
-
-async def dump(jp_fetch: Any, kernel_id: str) -> tuple[int, dict[str, Any]]:
-    try:
-        response = await jp_fetch(
-            "ipysigtrace", "api", "kernels", kernel_id, "dump", method="POST", body="{}"
-        )
-    except HTTPClientError as error:
-        assert error.response is not None
-        return error.code, json.loads(error.response.body)
-    return response.code, json.loads(response.body)
 
 
 def pid_alive(pid: int) -> bool:
