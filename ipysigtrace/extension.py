@@ -258,11 +258,13 @@ class Extension:
         """Main thread, when a cell starts or ends: the clock restarts."""
         self.clock.cell_started(cell.started if cell else None)
         if self.trigger is not None:
+            if cell is not None:
+                self.trigger.reclaim()  # terminal IPython's prompt leaves no wakeup fd
             self.trigger.wake()
 
     def add_live(self, view: Any, interval: float) -> None:
         """Keep a live view updated (``%stackdump --live``); it needs a ``show(output)``."""
-        self.live_views.append(view)
+        self.live_views = [*self.live_views, view]  # a new list: the watcher may be reading
         self._live_interval()
         if self.trigger is not None:
             self.trigger.wake()
@@ -313,8 +315,12 @@ class Extension:
         for view in views:
             try:
                 view.show(output)
-            except Exception:  # a widget closed meanwhile; the others still get it
+            except Exception as exc:  # this view stops; the others still get it
                 self.remove_live(view)
+                if self.watcher is not None:
+                    self.watcher.errors.append(f"live view: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    view.stop()
 
     def _watcher_started(self) -> None:
         warm_up = getattr(self.publisher, "warm_up", None)
@@ -326,17 +332,18 @@ class Extension:
         if self.trigger is None or self.watcher is None:
             return []
         out = []
-        handler_ours, fd_ours = self.trigger.still_owned()
+        handler_ours, wakeup = self.trigger.still_owned()
         if not handler_ours:
             current = describe_handler(signal.getsignal(self.trigger.signum))
             out.append(
                 f"PROBLEM: {self.signame} now goes to {current}, so the signal no longer "
                 "makes dumps; %reload_ext ipysigtrace takes it back"
             )
-        if not fd_ours:
+        if wakeup == "other":
             out.append(
-                "PROBLEM: another owner replaced the signal wakeup fd, so signals no longer "
-                "reach the watcher; %reload_ext ipysigtrace takes it back"
+                "note: another owner (an asyncio event loop?) holds the signal wakeup fd; "
+                "our handler passes the signal on itself, which works unless native code "
+                "keeps the main thread busy (the raw dump still works then)"
             )
         if not self.watcher.alive:
             out.append("PROBLEM: the watcher thread has stopped; %reload_ext ipysigtrace")

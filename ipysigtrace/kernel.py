@@ -39,6 +39,7 @@ from .render import ViewOptions, bundle, text
 from .snapshot import StackSnapshot
 
 Done = Callable[[], None]
+PROMPT_WAIT = 0.5  # seconds for terminal IPython's prompt to take a dump before it is written
 
 REQUEST = "ipysigtrace_request"
 REPLY = "ipysigtrace_reply"
@@ -186,33 +187,55 @@ class TerminalPublisher:
             self.run_in_terminal = run_in_terminal
 
     def publish(self, snapshot: StackSnapshot, done: Done) -> None:
-        """Show one dump; call ``done`` once it is out."""
+        """Show one dump; call ``done`` once it is out (or handed to the prompt)."""
         self.last = snapshot
         data = ("\n" + text.render(snapshot, self.options)).encode()
         try:
-            if not self._above_prompt(data):
+            taken = self._hand_to_prompt(data)
+            if taken is None:
                 write_all(self.fd, data)
         finally:
-            done()
+            done()  # before waiting below: the prompt's loop runs once the handler returns
+        if taken is not None and not taken():
+            write_all(self.fd, data)  # the prompt did not take it in time (a hung completer)
 
-    def _above_prompt(self, data: bytes) -> bool:
-        """At terminal IPython's prompt: have prompt_toolkit print it; False if not there."""
+    def _hand_to_prompt(self, data: bytes) -> Callable[[], bool] | None:
+        """At terminal IPython's prompt, have prompt_toolkit print ``data`` above it.
+
+        None if no prompt is showing. Else a function that waits up to PROMPT_WAIT for the
+        prompt's event loop to take the dump, and says whether it did; if not, it never
+        will, and the caller writes it. Whoever pops the one token prints it.
+        """
         app = getattr(getattr(self.shell, "pt_app", None), "app", None)
         loop = getattr(app, "loop", None)
         context = getattr(app, "context", None)
         print_above = self.run_in_terminal
         running = getattr(app, "is_running", False)
         if not running or loop is None or context is None or print_above is None:
-            return False
+            return None
+        token = [True]
 
-        def show() -> None:
-            print_above(lambda: write_all(self.fd, data))
+        def show() -> None:  # on the prompt's event loop (the main thread)
+            with contextlib.suppress(IndexError):
+                token.pop()
+                print_above(lambda: write_all(self.fd, data))
 
         try:
             loop.call_soon_threadsafe(show, context=context)
         except RuntimeError:  # the loop closed meanwhile
+            return None
+
+        def taken() -> bool:
+            deadline = time.monotonic() + PROMPT_WAIT
+            while token and time.monotonic() < deadline:
+                time.sleep(0.01)
+            try:
+                token.pop()
+            except IndexError:
+                return True
             return False
-        return True
+
+        return taken
 
     def close(self) -> None:
         """Release the stderr copy."""

@@ -127,7 +127,8 @@ class StackDumpMagics(Magics):
         if args.threads:
             snapshot = _select(snapshot, args.threads)
         for problem in self.extension.problems():
-            print(f"ipysigtrace: {problem}", file=sys.stderr)
+            if problem.startswith("PROBLEM"):  # notes are for --status
+                print(f"ipysigtrace: {problem}", file=sys.stderr)
         options = ViewOptions(show_machinery=args.all)
         if args.output:
             _write(snapshot, args.output, args.format, options)

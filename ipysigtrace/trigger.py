@@ -181,7 +181,7 @@ class SignalTrigger:
                 "left it in place"
             )
         current_fd = signal.set_wakeup_fd(self.previous_wakeup_fd)
-        if current_fd != self._write_fd:
+        if current_fd not in (-1, self._write_fd):  # -1: nobody holds it, ours to put back
             signal.set_wakeup_fd(current_fd)
             notes.append(f"the signal wakeup fd was replaced (now {current_fd}); left it in place")
         self.installed = False
@@ -216,15 +216,17 @@ class SignalTrigger:
                 # remove_signal_handler leaves none. Then no byte reached the watcher, so
                 # it is sent from here; an fd that nobody holds is taken back.
                 fd = signal.set_wakeup_fd(-1)
-                if fd in (-1, self._write_fd):
-                    signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-                else:
-                    signal.set_wakeup_fd(fd)
                 if fd != self._write_fd:
                     try:  # noqa: SIM105 (suppress() would add helper frames here)
                         os.write(self._write_fd, bytes((signum,)))
                     except BlockingIOError:
                         pass  # the pipe is full: a dump is coming anyway
+                if fd in (-1, self._write_fd):
+                    if fd == -1:
+                        self.previous_wakeup_fd = -1  # whatever it was is gone
+                    signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+                else:
+                    signal.set_wakeup_fd(fd)
                 # Our signal came, so a dump is coming (or was merged into one being
                 # made). Returns at once if the watcher has already acknowledged.
                 if self.handoff > 0 and (time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN):
@@ -299,14 +301,33 @@ class SignalTrigger:
             os.write(self.previous_wakeup_fd, data)
             self.forwarded += len(data)
 
-    def still_owned(self) -> tuple[bool, bool]:
-        """(handler is ours, wakeup fd is ours): checks whether someone replaced us."""
+    def still_owned(self) -> tuple[bool, str]:
+        """(handler is ours, who holds the wakeup fd: "ours", "other" or "unknown").
+
+        From the main thread a wakeup fd that nobody holds is taken back (see ``reclaim``).
+        """
         ours = signal.getsignal(self.signum) == self._handler
         if threading.current_thread() is not threading.main_thread():
-            return ours, True  # set_wakeup_fd can only be queried from the main thread
+            return ours, "unknown"  # set_wakeup_fd can only be used from the main thread
+        return ours, "ours" if self.reclaim() else "other"
+
+    def reclaim(self) -> bool:
+        """Main thread: take the wakeup fd back if nobody holds it; True if it is ours.
+
+        asyncio's remove_signal_handler leaves none (terminal IPython's prompt does so after
+        every prompt). Another owner's fd is left in place: the handler then passes our
+        signal on itself, which works unless native code keeps the main thread busy.
+        """
+        if not self.installed or threading.current_thread() is not threading.main_thread():
+            return False
         fd = signal.set_wakeup_fd(-1)
-        signal.set_wakeup_fd(fd, warn_on_full_buffer=fd != self._write_fd)
-        return ours, fd == self._write_fd
+        if fd in (-1, self._write_fd):
+            if fd == -1:
+                self.previous_wakeup_fd = -1
+            signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+            return True
+        signal.set_wakeup_fd(fd)
+        return False
 
     def after_fork_in_child(self) -> None:
         """In a forked child: never write into the parent's pipe, never act on the signal.

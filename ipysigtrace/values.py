@@ -145,6 +145,14 @@ def safe_text(value: Any, depth: int = 0) -> str:
     return _array_text(value, kind) or f"<{_type_name(kind)} at {id(value):#x}>"
 
 
+def _dtype_text(dtype: Any) -> str:
+    """A NumPy dtype's name (C-level); for any other dtype (an extension's), its type name."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(dtype, numpy.dtype):
+        return dtype.name
+    return type(dtype).__name__
+
+
 def _exact(kind: type, module: str, name: str) -> bool:
     """``kind`` is ``module.name`` itself, if that module is imported (never imports it)."""
     loaded = sys.modules.get(module)
@@ -157,10 +165,10 @@ def _array_text(value: Any, kind: type) -> str | None:
         return f"<ndarray shape={value.shape} dtype={value.dtype.str}>"
     try:
         if _exact(kind, "pandas", "Series"):
-            return f"<Series of {len(value.index):,} dtype={value.dtype}>"
+            return f"<Series of {len(value.index):,} dtype={_dtype_text(value.dtype)}>"
         if _exact(kind, "pandas", "DataFrame"):
             rows, columns = value.shape
-            dtypes = sorted({str(block.dtype) for block in value._mgr.blocks})
+            dtypes = sorted({_dtype_text(block.dtype) for block in value._mgr.blocks})
             shown = ",".join(dtypes[:MAX_ITEMS]) + (",..." if len(dtypes) > MAX_ITEMS else "")
             return f"<DataFrame {rows:,} rows x {columns:,} columns dtypes={shown}>"
     except Exception:  # pandas internals differ between versions: fall back to the type

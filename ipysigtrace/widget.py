@@ -7,8 +7,8 @@ in the lab extension) keeps what the user opened, the toggles and the scroll pos
 across updates, so nothing the user does to the view needs the busy kernel.
 
 Messages from the browser reach the kernel only once it is idle again. The view counts
-its displays (``_view_count``): when the last one goes (cleared output, closed notebook)
-or the user presses Stop, the kernel stops updating it as soon as it hears of it.
+its displays (``_view_count``): when the last one has gone (cleared output, closed
+notebook) at the next update, or the user presses Stop, the kernel stops updating it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class LiveStacks(DOMWidget):
 
     def show(self, output: dict[str, Any]) -> None:
         """Watcher thread: replace what the view shows (ipywidgets sends it on IOPub)."""
+        if self._seen and not self._view_count:
+            self.stop()  # no display since the previous update (see _views_changed)
         if not self.stopped and self.comm is not None:
             self.output = output
 
@@ -66,11 +68,11 @@ class LiveStacks(DOMWidget):
 
     @observe("_view_count")
     def _views_changed(self, change: dict[str, Any]) -> None:
-        count = change["new"] or 0
-        if count > 0:
+        # Shown at least once, a count of 0 means every display went (a cleared output, a
+        # closed notebook). It is acted on at the next update, not here: moving a cell
+        # makes the front end count 0, then 1 again.
+        if change["new"]:
             self._seen = True
-        elif self._seen:  # the last display went away
-            self.stop()
 
     def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("event") == "stop":

@@ -50,7 +50,7 @@ def test_live_view_keeps_updating_during_a_hang_and_stops(loaded: Kernel) -> Non
     assert "spin" in functions(last) and "cell running for" in last["header"]
     assert "same place" in last["header"]
     loaded.signal()  # a dump refreshes the live view at once, too
-    after_signal = loaded.drain(msg_id, 0.25)
+    after_signal = loaded.drain(msg_id, 2.0)
     assert any(m["msg_type"] == "display_data" for m in after_signal)
     assert any(u["snapshot"]["trigger"] == "signal" for u in updates_of(after_signal, model_id))
     loaded.interrupt_and_check(msg_id)

@@ -95,13 +95,16 @@ def test_a_dump_at_the_prompt_and_during_a_command(tmp_path) -> None:
         term.expect(r"Out\[2\]: 42")
         term.type("import time\r")
         term.expect(r"In \[4\]:")
-        term.type("def busy_here():\r    time.sleep(1.5)\r\r")
+        term.type("def busy_here(): print('busy', 'now', flush=True); time.sleep(600)\r\r")
         term.expect(r"In \[5\]:")
         term.type("busy_here()\r")
-        time.sleep(0.7)
+        term.expect(r"busy now")
         term.process.send_signal(signal.SIGUSR2)
-        dump = term.expect(r"In \[6\]:")
-        assert "in busy_here" in dump and "time.sleep(1.5)" in dump
+        dump = term.expect(r"time\.sleep\(600\)")
+        assert "in busy_here" in dump
+        term.process.send_signal(signal.SIGINT)  # Ctrl-C (the pty is not its controlling tty)
+        term.expect(r"KeyboardInterrupt")
+        term.expect(r"In \[6\]:")
         term.type("exit\r")
         assert term.close() == 0
     finally:

@@ -113,7 +113,7 @@ def test_a_later_owner_is_left_alone_and_reported() -> None:
     trigger.install()
     later = lambda *a: None  # noqa: E731
     signal.signal(signal.SIGUSR2, later)
-    assert trigger.still_owned() == (False, True)
+    assert trigger.still_owned() == (False, "ours")
     notes = trigger.uninstall()
     trigger.close()
     assert any("another handler" in n for n in notes)
@@ -177,16 +177,19 @@ def test_a_taken_wakeup_fd_still_gets_a_dump(
     running: tuple[SignalTrigger, Watcher, Recorder],
 ) -> None:
     """asyncio's add_signal_handler takes the wakeup fd (terminal IPython, at each prompt)."""
-    _, _, recorder = running
+    trigger, _, recorder = running
     theirs_read, theirs_write = os.pipe()
     os.set_blocking(theirs_write, False)
+    ours = signal.set_wakeup_fd(theirs_write)
     try:
-        ours = signal.set_wakeup_fd(theirs_write)
         signal.raise_signal(signal.SIGUSR2)
         assert recorder.arrived.wait(2), "the handler sent the request itself"
         assert os.read(theirs_read, 16) == bytes((signal.SIGUSR2,)), "their byte is theirs"
-        assert signal.set_wakeup_fd(ours) == theirs_write, "and their fd stayed in place"
+        assert trigger.still_owned() == (True, "other"), "their fd stays in place"
+        time.sleep(MIN_INTERVAL * 4)
+        assert len(recorder.snapshots) == 1, "one signal, one dump"
     finally:
+        signal.set_wakeup_fd(ours)
         os.close(theirs_read)
         os.close(theirs_write)
 
@@ -197,9 +200,14 @@ def test_a_wakeup_fd_nobody_holds_is_taken_back(
     """asyncio's remove_signal_handler leaves no wakeup fd at all."""
     trigger, _, recorder = running
     signal.set_wakeup_fd(-1)
+    assert trigger.still_owned() == (True, "ours"), "taken back when the status is asked"
+    signal.set_wakeup_fd(-1)
     signal.raise_signal(signal.SIGUSR2)
     assert recorder.arrived.wait(2)
-    assert trigger.still_owned() == (True, True)
+    assert trigger.previous_wakeup_fd == -1, "what was there before is gone"
+    assert signal.set_wakeup_fd(trigger._write_fd, warn_on_full_buffer=False) == (
+        trigger._write_fd
+    ), "taken back by the handler"
     recorder.arrived.clear()
     time.sleep(MIN_INTERVAL * 2)
     signal.raise_signal(signal.SIGUSR2)  # the next one goes the usual way

@@ -124,16 +124,16 @@ def test_subclasses_of_arrays_and_frames_run_nothing() -> None:
 
 class Slow:
     def __repr__(self) -> str:
-        time.sleep(0.15)
+        time.sleep(0.1)
         return "slow but fine"
 
 
 def test_one_dump_spends_a_bounded_time_on_reprs() -> None:
-    runner = ReprRunner(timeout=0.2, budget=0.4)
+    runner = ReprRunner(timeout=1.0, budget=0.35)
     shown = safe_locals({f"v{i}": Slow() for i in range(10)}, reprs=runner.for_dump())
     values = [entry["value"] for entry in shown]
     assert values[0] == "slow but fine"
-    assert values[-1] == "<repr not tried: this dump spent its 0.4 s on reprs>"
-    assert values.count("slow but fine") <= 3
+    assert values[-1] == "<repr not tried: this dump spent its 0.35 s on reprs>"
+    assert values.count("slow but fine") <= 4
     fresh = runner.for_dump()  # the next dump has its own budget
     assert fresh(Slow()) == "slow but fine"
