@@ -119,6 +119,8 @@ def test_live_view_keeps_what_the_user_opened(page: Page, lab_server: str) -> No
     expect(view).to_contain_text("in crunch")
     main = view.locator("details.jp-ipysigtrace-thread", has_text="MainThread")
     expect(main).to_have_attribute("open", "")
+    main.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-live-view-open.png"))
     main.locator("summary").click()  # the user closes it, in the browser only
     header = view.locator(".jp-ipysigtrace-mime-header")
     before = header.inner_text()
