@@ -49,6 +49,7 @@ MACHINERY_MODULES = (
     "anyio",
     "comm",
     "runpy",
+    "prompt_toolkit",  # terminal IPython's prompt
     "ipysigtrace",
 )
 

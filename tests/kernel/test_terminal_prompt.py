@@ -91,6 +91,7 @@ def test_a_dump_at_the_prompt_and_during_a_command(tmp_path) -> None:
         term.process.send_signal(signal.SIGUSR2)
         dump = term.expect(r"In \[2\]:\s*6\s*\*", timeout=30)  # the prompt again, as it was
         assert "Stacks of process" in dump and "Thread MainThread" in dump
+        assert "Thread patch-stdout-flush-thread" not in dump, "the prompt's own thread is hidden"
         term.type("7\r")
         term.expect(r"Out\[2\]: 42")
         term.type("import time\r")
