@@ -41,7 +41,9 @@ class LiveStacks(DOMWidget):
     interval = Float(2.0, help="Seconds between updates while a cell runs.").tag(sync=True)
     stopped = Bool(False, help="True once the view no longer updates.").tag(sync=True)
 
-    def __init__(self, bundle: dict[str, Any], interval: float, on_stop: Callable[[Any], None]):
+    def __init__(
+        self, bundle: dict[str, Any], interval: float, on_stop: Callable[[Any], None]
+    ) -> None:
         self._fallback = {k: bundle[k] for k in ("text/plain", "text/html") if k in bundle}
         self._on_stop = on_stop
         self._seen = False  # shown at least once: a view count of 0 then means all closed
