@@ -30,7 +30,7 @@ from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
-from .values import Repr, safe_locals
+from .values import Repr, is_one_of, safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
@@ -172,7 +172,11 @@ def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
     else:
         return {}
     out: dict[int, list[tuple[str, list[RawFrame], str]]] = {}
+    exact = (asyncio.Task, getattr(asyncio.tasks, "_PyTask", asyncio.Task))
     for task in tasks:
+        # asyncio's own Task types only: a subclass's attributes could be user properties.
+        if not is_one_of(type(task), exact):
+            continue
         thread = getattr(getattr(task, "_loop", None), "_thread_id", None)
         if getattr(task, "_state", None) != "PENDING" or thread is None:
             continue
@@ -194,8 +198,7 @@ def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
                 break
             chain.append((frame.f_code, frame.f_lineno or 0))
             coro = inner
-        name = task.get_name() if hasattr(task, "get_name") else repr(type(task))
-        out.setdefault(thread, []).append((str(name), chain, awaiting))
+        out.setdefault(thread, []).append((str(task.get_name()), chain, awaiting))
     return out
 
 

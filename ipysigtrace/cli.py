@@ -57,16 +57,13 @@ def runtime_dir() -> str:
 
 
 def kernel_pid(connection_file: str) -> int | None:
-    """The PID of the process started with this connection file (Linux: /proc)."""
-    needle = os.path.abspath(connection_file).encode()
-    name = os.path.basename(connection_file).encode()
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            args = Path(cmdline).read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if needle in args or any(a.endswith(b"/" + name) or a == name for a in args):
-            return int(cmdline.split("/")[2])
+    """The PID of the process started with this connection file as its ``-f`` (Linux)."""
+    wanted = os.path.basename(connection_file)
+    for status in glob.glob("/proc/[0-9]*"):
+        pid = int(status.rsplit("/", 1)[1])
+        given = connection_file_of(pid) if pid != os.getpid() else None
+        if given and os.path.basename(given) == wanted:
+            return pid
     return None
 
 
@@ -116,6 +113,8 @@ def ask(connection_file: str, action: str, timeout: float, **options: Any) -> di
     from jupyter_client.blocking import BlockingKernelClient
     from jupyter_client.session import Session
 
+    from .kernel import REQUEST, reply_to
+
     client = BlockingKernelClient()
     try:
         client.load_connection_file(connection_file)
@@ -127,7 +126,7 @@ def ask(connection_file: str, action: str, timeout: float, **options: Any) -> di
     )
     client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
     try:
-        message = client.session.msg("ipysigtrace_request", {"action": action, **options})
+        message = client.session.msg(REQUEST, {"action": action, **options})
         client.control_channel.send(message)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -135,8 +134,9 @@ def ask(connection_file: str, action: str, timeout: float, **options: Any) -> di
                 reply = client.control_channel.get_msg(timeout=left)
             except Empty:
                 return None
-            if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
-                return reply["content"]
+            answer = reply_to(reply, message["header"]["msg_id"])
+            if answer is not None:
+                return answer
         return None
     finally:
         client.control_channel.stop()

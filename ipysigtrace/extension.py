@@ -250,9 +250,7 @@ class Extension:
 
     def _watchdog(self) -> None:
         """Watcher thread: a cell has run longer than the watchdog's limit."""
-        snapshot = self.snapshot("watchdog")
-        self.publisher.publish(snapshot, lambda: None)
-        self.refresh_live(snapshot)
+        self._dump("watchdog", lambda: None)
 
     def _cell_changed(self, cell: RunningCell | None) -> None:
         """Main thread, when a cell starts or ends: the clock restarts."""

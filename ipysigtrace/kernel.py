@@ -128,6 +128,16 @@ class CellTracker:
         return self.cell_ids.get(int(match.group(1))) if match else None
 
 
+def reply_to(reply: Any, msg_id: str) -> dict[str, Any] | None:
+    """The content of an ``ipysigtrace_reply`` to ``msg_id``; None for any other message."""
+    if not isinstance(reply, dict) or reply.get("msg_type") != REPLY:
+        return None
+    if (reply.get("parent_header") or {}).get("msg_id") != msg_id:
+        return None
+    content = reply.get("content")
+    return content if isinstance(content, dict) else None
+
+
 def _ipython_major() -> int:
     module = sys.modules.get("IPython")
     version = getattr(module, "version_info", (0,))

@@ -127,15 +127,18 @@ def collect(pid: int, signum: int, path: str, timeout: float) -> StackSnapshot |
     """
     if not catches(pid, signum) or not os.path.exists(path):
         return None
-    read_and_clear(path)
-    os.kill(pid, signum)
-    size, deadline = -1, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.02)
-        now = os.path.getsize(path)
-        if now and now == size:  # faulthandler has finished writing
-            return parse(read_and_clear(path), pid)
-        size = now
+    try:
+        read_and_clear(path)
+        os.kill(pid, signum)
+        size, deadline = -1, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            now = os.path.getsize(path)
+            if now and now == size:  # faulthandler has finished writing
+                return parse(read_and_clear(path), pid)
+            size = now
+    except (ProcessLookupError, FileNotFoundError):  # the kernel ended or unloaded meanwhile
+        return None
     return None
 
 

@@ -37,7 +37,7 @@ _SCALARS = (int, float, complex, bool, type(None))
 _SEQUENCES = ((list, "[]"), (tuple, "()"), (set, "{}"), (frozenset, "frozenset({})"))
 
 
-def _one_of(kind: type, types: tuple[type, ...]) -> bool:
+def is_one_of(kind: type, types: tuple[type, ...]) -> bool:
     """``kind in types`` by identity: ``in`` would call a user metaclass's __eq__."""
     return any(kind is t for t in types)
 
@@ -112,7 +112,7 @@ def safe_locals(
         if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
             continue
         if module_level and (
-            name.startswith("_") or name in _NOTEBOOK_NAMES or _one_of(type(value), _DEFINITIONS)
+            name.startswith("_") or name in _NOTEBOOK_NAMES or is_one_of(type(value), _DEFINITIONS)
         ):
             continue
         kind = type(value)
@@ -129,7 +129,7 @@ def safe_locals(
 def safe_text(value: Any, depth: int = 0) -> str:
     """A short text for a value, calling no method that user code can override."""
     kind = type(value)
-    if _one_of(kind, _SCALARS):
+    if is_one_of(kind, _SCALARS):
         try:
             return _cut(repr(value))
         except ValueError:  # an int too long to print (sys.set_int_max_str_digits)
@@ -180,7 +180,7 @@ def _builtin(value: Any) -> bool:
     """Formatted by safe_text itself (no repr of a user type needed)."""
     kind = type(value)
     simple = (str, bytes, dict, ModuleType)
-    return _one_of(kind, _SCALARS) or _one_of(kind, simple) or _brackets(kind) is not None
+    return is_one_of(kind, _SCALARS) or is_one_of(kind, simple) or _brackets(kind) is not None
 
 
 def _container(value: Any, kind: type, depth: int) -> str:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from . import trigger as _trigger
 from .trigger import SignalTrigger
@@ -84,11 +85,7 @@ class Watcher:
         signal_byte = int(self.trigger.signum)
         last_end = -MIN_INTERVAL
         while True:
-            try:
-                due = self.next_timer() if self.next_timer else None
-            except Exception as exc:  # a broken timer must not end the watcher
-                self.errors.append(f"timer: {type(exc).__name__}: {exc}")
-                due = None
+            due = self._guarded(self.next_timer)
             data = self.trigger.read(None if due is None else max(0.0, due))
             if data is None:  # a timer is due (live views, the watchdog)
                 self._guarded(self.on_timer)
@@ -108,12 +105,13 @@ class Watcher:
                 self._dump("signal" if asked else "request", ack=asked)
                 last_end = time.monotonic()
 
-    def _guarded(self, function: Callable[[], None] | None) -> None:
+    def _guarded(self, function: Callable[[], Any] | None) -> Any:
+        """Call a timer callback; None if there is none or it failed (recorded)."""
         try:
-            if function is not None:
-                function()
+            return function() if function is not None else None
         except Exception as exc:  # keep watching whatever a timer does
             self.errors.append(f"timer: {type(exc).__name__}: {exc}")
+            return None
 
     def _dump(self, reason: str, ack: bool) -> None:
         done = self.trigger.ack if ack else _nothing

@@ -43,13 +43,14 @@ from typing import Any
 from bench_server import section_server
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
+from jupyter_core.paths import jupyter_runtime_dir
 
 from ipysigtrace.demo import write_kernelspec
-from ipysigtrace.rawdump import read_and_clear
+from ipysigtrace.kernel import REPLY, REQUEST
+from ipysigtrace.procinfo import catches
+from ipysigtrace.rawdump import raw_path, read_and_clear
 from ipysigtrace.snapshot import StackSnapshot
 
-REQUEST = "ipysigtrace_request"
-REPLY = "ipysigtrace_reply"
 PAUSE = 0.05  # seconds between two measurements, so they never overlap
 
 SPIN = "def spin():\n    while True:\n        pass\nspin()"
@@ -136,7 +137,12 @@ class Kernel:
         self.pid = int(facts["pid"])
         self.signum = signal.Signals[facts["signal"]]
         self.raw_signum = signal.Signals[facts["raw_signal"]] if facts.get("raw_signal") else None
-        self.raw_file = facts.get("raw_file") or ""
+        # Our own path, never one the kernel names (as the server does).
+        self.raw_file = raw_path(jupyter_runtime_dir(), self.pid)
+        # Every signal below goes only to a process that catches it (DESIGN's rule).
+        for signum in (self.signum, self.raw_signum):
+            if signum is not None and not catches(self.pid, signum):
+                raise RuntimeError(f"kernel {self.pid} does not catch {signum.name}")
 
     def shutdown(self) -> None:
         with contextlib.suppress(Exception):

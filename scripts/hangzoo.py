@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from harness import KERNEL_NAME, Kernel
 from ipysigtrace.demo import write_kernelspec
+from ipysigtrace.procinfo import catches
 from ipysigtrace.rawdump import collect, raw_path
 
 HANGS: dict[str, tuple[str, str]] = {
@@ -77,6 +78,8 @@ def run_one(name: str, code: str, expect: str, modules: str) -> tuple[str, str, 
             raw = collect(kernel.pid, signal.SIGURG, path, timeout=2)
             kind, found = "raw", raw is not None and expect in raw.to_json()
         else:
+            if not catches(kernel.pid, signal.SIGUSR2):  # never signal a process without it
+                raise RuntimeError("ipysigtrace did not load in the kernel")
             kernel.signal()
             data = kernel.wait_for_display(msg_id, timeout=5)
             kind, found = "rich", f"in {expect}" in data["text/plain"]

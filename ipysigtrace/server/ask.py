@@ -23,8 +23,8 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClosedError, WebSocketError, websocket_connect
 
-REQUEST = "ipysigtrace_request"
-REPLY = "ipysigtrace_reply"
+from ..kernel import REQUEST, reply_to
+
 GATEWAY_CONNECT_TIMEOUT = 5.0  # for the websocket to the gateway, before the kernel's timeout
 MAX_MESSAGE = 100 * 1024 * 1024  # a snapshot of many threads with locals can be large
 
@@ -60,7 +60,7 @@ async def ask_kernel(
                 reply = await client.control_channel.get_msg(timeout=left)
             except Empty:
                 return None
-            answer = _answer(reply, msg_id)
+            answer = reply_to(reply, msg_id)
             if answer is not None:
                 return answer
         return None
@@ -68,16 +68,6 @@ async def ask_kernel(
         # Only the control channel was opened: stop_channels() would open the others.
         client.control_channel.stop()
         client.context.destroy(linger=0)
-
-
-def _answer(reply: Any, msg_id: str) -> dict[str, Any] | None:
-    """The content of our reply to ``msg_id``, or None for any other message."""
-    if not isinstance(reply, dict) or reply.get("msg_type") != REPLY:
-        return None
-    if (reply.get("parent_header") or {}).get("msg_id") != msg_id:
-        return None
-    content = reply.get("content")
-    return content if isinstance(content, dict) else None
 
 
 async def _ask_through_gateway(
@@ -118,7 +108,7 @@ async def _ask_through_gateway(
             if raw is None:  # the gateway closed the websocket
                 return None
             if isinstance(raw, str):  # bytes would be a binary frame: never our reply
-                answer = _answer(json.loads(raw), msg_id)
+                answer = reply_to(json.loads(raw), msg_id)
                 if answer is not None:
                     return answer
         return None

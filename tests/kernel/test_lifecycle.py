@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import time
 
@@ -30,6 +31,16 @@ print((
     _fd_kinds(),
 ))
 """
+
+
+def dumps_a_spinning_cell(kernel: Kernel, sig: int = signal.SIGUSR2) -> None:
+    """A spinning cell gets its dump under it when signalled; then it is interrupted."""
+    msg_id = kernel.submit("while True:\n    pass")
+    kernel.wait_for(msg_id, "execute_input")
+    time.sleep(0.3)
+    kernel.signal(sig)
+    assert "runs the cell" in kernel.wait_for_display(msg_id)["text/plain"]
+    kernel.interrupt_and_check(msg_id)
 
 
 def test_load_says_what_it_did(kernel: Kernel) -> None:
@@ -94,12 +105,7 @@ def test_load_twice_and_reload(kernel: Kernel) -> None:
     reload = kernel.execute("%reload_ext ipysigtrace")
     assert "handler and watcher installed" in reload.stdout, reload.messages
     assert "['ipysigtrace-watcher']" in kernel.execute(STATE).stdout
-    msg_id = kernel.submit("while True:\n    pass")
-    kernel.wait_for(msg_id, "execute_input")
-    time.sleep(0.3)
-    kernel.signal()
-    assert "runs the cell" in kernel.wait_for_display(msg_id)["text/plain"]
-    kernel.interrupt_and_check(msg_id)
+    dumps_a_spinning_cell(kernel)
     kernel.execute("%unload_ext ipysigtrace")
     assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).stdout
 
@@ -144,12 +150,7 @@ def test_config_moves_the_handler(loaded: Kernel) -> None:
         "(signal.getsignal(signal.SIGUSR2), callable(signal.getsignal(signal.SIGUSR1)))"
     ).result
     assert result == "(<Handlers.SIG_DFL: 0>, True)"
-    msg_id = loaded.submit("while True:\n    pass")
-    loaded.wait_for(msg_id, "execute_input")
-    time.sleep(0.3)
-    loaded.signal(10)
-    assert "runs the cell" in loaded.wait_for_display(msg_id)["text/plain"]
-    loaded.interrupt_and_check(msg_id)
+    dumps_a_spinning_cell(loaded, signal.SIGUSR1)
 
 
 def test_storm_of_signals(loaded: Kernel) -> None:
@@ -196,12 +197,7 @@ os.waitstatus_to_exitcode(status)
     reply = loaded.execute(code)
     assert reply.result == "7", "the child survived the signal, closed our pipe ends, exited"
     assert not reply.displays, "the child's signal did not make the parent dump"
-    msg_id = loaded.submit("while True:\n    pass")
-    loaded.wait_for(msg_id, "execute_input")
-    time.sleep(0.3)
-    loaded.signal()
-    assert "runs the cell" in loaded.wait_for_display(msg_id)["text/plain"]
-    loaded.interrupt_and_check(msg_id)
+    dumps_a_spinning_cell(loaded)
 
 
 def test_raw_signal_is_caught_only_while_loaded_and_survives_a_storm(kernel: Kernel) -> None:

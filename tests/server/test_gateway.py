@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,20 @@ async def start_kernel(jp_fetch: Any, server: Any) -> str:
     return kernel_id
 
 
+@contextlib.asynccontextmanager
+async def remote_kernel(
+    jp_fetch: Any, jp_ws_fetch: Any, server: Any
+) -> AsyncIterator[tuple[str, Frontend]]:
+    """A kernel started through the server on the gateway, with a front end; both end after."""
+    kernel_id = await start_kernel(jp_fetch, server)
+    frontend = await Frontend.open(jp_ws_fetch, kernel_id)
+    try:
+        yield kernel_id, frontend
+    finally:
+        frontend.ws.close()
+        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+
+
 def cell_functions(snapshot: StackSnapshot) -> list[str]:
     main = next((t for t in snapshot.threads if t.runs_cell), None)
     return [f.function for f in main.frames if f.kind == "cell"] if main else []
@@ -252,9 +266,7 @@ async def interrupt(jp_fetch: Any, frontend: Frontend, kernel_id: str, msg_id: s
 async def test_dump_of_a_hung_cell_through_the_gateway(
     jp_fetch: Any, jp_ws_fetch: Any, server: Any, gateway: Gateway
 ) -> None:
-    kernel_id = await start_kernel(jp_fetch, server)
-    frontend = await Frontend.open(jp_ws_fetch, kernel_id)
-    try:
+    async with remote_kernel(jp_fetch, jp_ws_fetch, server) as (kernel_id, frontend):
         await frontend.run("%load_ext ipysigtrace")
         status = await status_of(jp_fetch, kernel_id)
         assert status["loaded"] is True, status
@@ -279,17 +291,12 @@ async def test_dump_of_a_hung_cell_through_the_gateway(
         await wait_for_connections(gateway, kernel_id, 1)
         await interrupt(jp_fetch, frontend, kernel_id, hung)
         assert await frontend.run("", "40 + 2") == "42", "the kernel runs the next cell"
-    finally:
-        frontend.ws.close()
-        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
 
 
 async def test_remote_kernel_without_ipysigtrace_is_409_and_survives(
     jp_fetch: Any, jp_ws_fetch: Any, server: Any
 ) -> None:
-    kernel_id = await start_kernel(jp_fetch, server)
-    frontend = await Frontend.open(jp_ws_fetch, kernel_id)
-    try:
+    async with remote_kernel(jp_fetch, jp_ws_fetch, server) as (kernel_id, frontend):
         assert await frontend.run("x = 1", "x") == "1"
         status = await status_of(jp_fetch, kernel_id)
         assert status["loaded"] is False and status["can_signal"] is False
@@ -298,17 +305,12 @@ async def test_remote_kernel_without_ipysigtrace_is_409_and_survives(
         assert "Kernel Gateway" in body["message"] and "%load_ext ipysigtrace" in body["message"]
         assert body["message"] == status["message"]
         assert await frontend.run("", "40 + 2") == "42", "still alive"
-    finally:
-        frontend.ws.close()
-        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
 
 
 async def test_remote_kernel_stuck_in_native_code_is_504(
     jp_fetch: Any, jp_ws_fetch: Any, server: Any
 ) -> None:
-    kernel_id = await start_kernel(jp_fetch, server)
-    frontend = await Frontend.open(jp_ws_fetch, kernel_id)
-    try:
+    async with remote_kernel(jp_fetch, jp_ws_fetch, server) as (kernel_id, frontend):
         await frontend.run("%load_ext ipysigtrace")
         assert (await status_of(jp_fetch, kernel_id))["loaded"] is True
         await frontend.execute("import itertools\nsum(itertools.repeat(1))")
@@ -321,6 +323,3 @@ async def test_remote_kernel_stuck_in_native_code_is_504(
         code, body = answer
         assert code == 504, body
         assert "Kernel Gateway" in body["message"] and "no raw dump" in body["message"]
-    finally:
-        frontend.ws.close()
-        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
