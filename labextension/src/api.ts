@@ -13,8 +13,6 @@ import {
   parseDumpReply
 } from './model';
 
-export type { IDumpOptions } from './model';
-
 /** The server extension's URL prefix, below the server's base URL. */
 export const API_PATH = 'ipysigtrace/api/kernels';
 
@@ -73,14 +71,6 @@ export async function requestDump(
   }
   if (!response.ok) {
     const message = await serverMessage(response);
-    if (message === null && response.status === 404) {
-      throw new ApiError(
-        404,
-        'The ipysigtrace server extension did not answer. Is ipysigtrace ' +
-          'installed in the environment that runs the Jupyter server, and was ' +
-          'the server restarted since?'
-      );
-    }
     throw new ApiError(
       response.status,
       message ?? defaultErrorMessage(response.status)

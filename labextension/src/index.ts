@@ -17,7 +17,13 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
-import { findCellIndex, ICellInfo, IFrame } from './model';
+import {
+  findCellIndex,
+  ICellInfo,
+  IFrame,
+  WIDGET_MODULE,
+  WIDGET_MODULE_VERSION
+} from './model';
 import { IStacksSource, StacksPanel } from './panel';
 
 /** The plugin's id; also names its settings schema (schema/plugin.json). */
@@ -222,8 +228,8 @@ const widgets: JupyterFrontEndPlugin<void> = {
   optional: [IJupyterWidgetRegistry],
   activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry | null) => {
     registry?.registerWidget({
-      name: 'ipysigtrace',
-      version: '0.1.0',
+      name: WIDGET_MODULE,
+      version: WIDGET_MODULE_VERSION,
       exports: async () => {
         const { LiveStacksModel, LiveStacksView } = await import('./widget');
         return { LiveStacksModel, LiveStacksView };

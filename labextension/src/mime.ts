@@ -122,10 +122,12 @@ export class SnapshotView extends Widget {
     if (!this._output) {
       return;
     }
-    const showLocals =
-      this._threads.showLocals && hasLocals(this._output.snapshot);
     Clipboard.copyToSystem(
-      renderText(this._output.snapshot, this._threads.showInternals, showLocals)
+      renderText(
+        this._output.snapshot,
+        this._threads.showInternals,
+        this._threads.showLocals
+      )
     );
     this._status.textContent = 'Copied to the clipboard.';
     window.clearTimeout(this._statusTimer);

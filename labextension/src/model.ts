@@ -584,7 +584,12 @@ export function renderText(
 export function defaultErrorMessage(status: number): string {
   switch (status) {
     case 404:
-      return 'The server does not know this kernel (it may have been shut down or restarted).';
+      // Our handlers always say why; a bare 404 is the server's own: no route.
+      return (
+        'The ipysigtrace server extension did not answer. Is ipysigtrace ' +
+        'installed in the environment that runs the Jupyter server, and was ' +
+        'the server restarted since?'
+      );
     case 409:
       return 'ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook.';
     case 429:
@@ -599,8 +604,12 @@ export function defaultErrorMessage(status: number): string {
   }
 }
 
-/** The MIME type of a snapshot in a notebook output (`%stackdump`, live view). */
+/** The MIME type of a snapshot in a notebook output (`%stackdump`). */
 export const SNAPSHOT_MIME = 'application/vnd.ipysigtrace.snapshot+json';
+
+/** The widget module of the live view (`ipysigtrace.widget.LiveStacks`). */
+export const WIDGET_MODULE = 'ipysigtrace';
+export const WIDGET_MODULE_VERSION = '0.1.0';
 
 /** What an output's `application/vnd.ipysigtrace.snapshot+json` value holds. */
 export interface ISnapshotOutput {

@@ -67,11 +67,6 @@ export class StacksView extends Widget {
     this._render();
   }
 
-  /** The last reply, if the last request succeeded. */
-  get reply(): IDumpReply | null {
-    return this._reply;
-  }
-
   get showInternals(): boolean {
     return this._threads.showInternals;
   }
@@ -94,12 +89,8 @@ export class StacksView extends Widget {
       return;
     }
     this._threads.showLocals = value;
-    if (value && this._busy) {
-      // Let the request under way answer, then ask again with locals
-      // (asking now would only be refused as too soon).
-      this._refreshAfter = true;
-    } else if (value) {
-      void this.refresh();
+    if (value) {
+      void this.refresh(); // with the locals
     } else {
       this._render();
     }
@@ -129,8 +120,13 @@ export class StacksView extends Widget {
 
   /** Ask the server for a new snapshot and show it. */
   async refresh(): Promise<void> {
+    if (this._busy) {
+      // Let the request under way answer, then ask again: asking now would
+      // only be refused as too soon, and would discard that answer.
+      this._refreshAfter = true;
+      return;
+    }
     const kernel = this.source.sessionContext.session?.kernel;
-    const ticket = ++this._ticket;
     if (!kernel) {
       this._failure = {
         status: 0,
@@ -147,13 +143,13 @@ export class StacksView extends Widget {
       const reply = await requestDump(kernel.id, undefined, {
         locals: this.showLocals
       });
-      if (ticket === this._ticket && !this.isDisposed) {
+      if (!this.isDisposed) {
         this._reply = reply;
         this._failure = null;
         this._status = '';
       }
     } catch (error) {
-      if (ticket === this._ticket && !this.isDisposed) {
+      if (!this.isDisposed) {
         this._failure =
           error instanceof ApiError
             ? { status: error.status, message: error.message }
@@ -330,7 +326,7 @@ export class StacksView extends Widget {
     header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
     header.append(el('span', 'jp-ipysigtrace-summary', summary(snapshot)));
     if (reply.source) {
-      header.append(el('span', 'jp-ipysigtrace-source', `via ${reply.source}`));
+      header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));
     }
     this.node.append(header);
     if (snapshot.note) {
@@ -355,7 +351,6 @@ export class StacksView extends Widget {
   private _busy = false;
   private _refreshAfter = false;
   private _loading = false;
-  private _ticket = 0;
 }
 
 /** The main-area widget: a toolbar above a `StacksView`. */

@@ -10,21 +10,18 @@
 import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
 
 import { button, SnapshotView } from './mime';
-
-/** The module name and version the Python widget asks for. */
-export const MODULE_NAME = 'ipysigtrace';
-export const MODULE_VERSION = '0.1.0';
+import { WIDGET_MODULE, WIDGET_MODULE_VERSION } from './model';
 
 export class LiveStacksModel extends DOMWidgetModel {
   defaults(): Backbone.ObjectHash {
     return {
       ...super.defaults(),
       _model_name: 'LiveStacksModel',
-      _model_module: MODULE_NAME,
-      _model_module_version: MODULE_VERSION,
+      _model_module: WIDGET_MODULE,
+      _model_module_version: WIDGET_MODULE_VERSION,
       _view_name: 'LiveStacksView',
-      _view_module: MODULE_NAME,
-      _view_module_version: MODULE_VERSION,
+      _view_module: WIDGET_MODULE,
+      _view_module_version: WIDGET_MODULE_VERSION,
       output: {},
       interval: 2,
       stopped: false
