@@ -5,30 +5,29 @@ and keeps only code objects and line numbers. It does no I/O, calls no user code
 lock and imports nothing, so it is safe on the watcher thread while another thread is stuck
 holding any lock (an import lock, a stream lock, a logging lock).
 
-``resolve`` runs afterwards and may be slower: it folds recursion, reads source lines from
-``linecache``, labels cell frames and guesses what each thread is doing.
+``resolve`` runs afterwards and may be slower: it folds recursion, reads source lines
+(``sources``: regular files of sane size only, never blocking, never importing), labels
+cell frames and guesses what each thread is doing.
 
 Everything ``resolve`` needs that could import a module is prepared when the extension
-loads (``FrameClassifier`` is built then, ``tokenize`` is imported here for linecache).
+loads (``FrameClassifier`` is built then).
 """
 
 from __future__ import annotations
 
 import asyncio
-import linecache
 import os
-import re
 import sys
 import sysconfig
 import threading
 import time
-import tokenize  # noqa: F401  (linecache imports it lazily; import it before any dump)
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from inspect import CO_OPTIMIZED
 from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
+from . import sources
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
 from .values import Repr, is_one_of, safe_locals
 
@@ -392,15 +391,12 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
     function = getattr(code, "co_qualname", code.co_name)
     label = classifier.label(filename)
     kind = "cell" if label else classifier.kind(filename, code.co_name)
-    readable = _readable_without_imports(filename)
-    line = linecache.getline(filename, lineno).strip() if lineno and readable else ""
+    line = sources.line(filename, lineno).strip() if lineno else ""
     context, start = None, 0
-    if kind in ("cell", "user") and lineno and readable:
-        start = max(1, lineno - CONTEXT_LINES)
-        lines = [linecache.getline(filename, n) for n in range(start, lineno + CONTEXT_LINES + 1)]
-        while lines and not lines[-1]:
-            lines.pop()  # past the end of the file
-        context = [text.rstrip("\n") for text in lines]
+    if kind in ("cell", "user") and lineno:
+        found = sources.context(filename, lineno, CONTEXT_LINES)
+        if found is not None:
+            context, start = found
     return FrameRecord(
         filename=filename,
         lineno=lineno,
@@ -412,30 +408,6 @@ def _record(raw: RawFrame, classifier: FrameClassifier) -> FrameRecord:
         context=context,
         context_start=start,
     )
-
-
-_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
-
-
-def _readable_without_imports(filename: str) -> bool:
-    """Can linecache read this file without importing a codec (the import lock)?
-
-    A file with a coding cookie for a codec not loaded yet would make tokenize import it.
-    Files linecache already holds (cells, files shown before) are always fine.
-    """
-    if filename in linecache.cache:
-        return True
-    try:
-        with open(filename, "rb") as source:
-            head = source.read(512)
-    except OSError:
-        return False
-    cookie = _COOKIE.search(b"\n".join(head.split(b"\n")[:2]))
-    if cookie is None:
-        return True
-    name = cookie.group(1).decode("ascii", "replace").lower().replace("-", "_")
-    loaded = {key.rsplit(".", 1)[-1] for key in sys.modules if key.startswith("encodings.")}
-    return name in loaded or name in ("utf_8", "utf8", "latin_1", "ascii")
 
 
 def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:

@@ -191,8 +191,8 @@ def test_a_coding_cookie_for_an_unloaded_codec_is_not_imported(tmp_path) -> None
     source.write_bytes(b"# -*- coding: cp1006 -*-\nx = 1\ny = 2\n")
     code = f"""
 import sys
-from ipysigtrace.capture import _readable_without_imports
-assert not _readable_without_imports({str(source)!r})
+from ipysigtrace import sources
+assert sources.line({str(source)!r}, 2) == ""
 assert "encodings.cp1006" not in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
