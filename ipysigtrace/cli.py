@@ -144,10 +144,11 @@ def ask(connection_file: str, action: str, timeout: float, **options: Any) -> di
 
 
 def raw_dump(pid: int, timeout: float) -> dict | None:
-    """faulthandler's raw dump, if the process catches the raw signal (rawdump.collect)."""
-    from .rawdump import collect, raw_path
+    """faulthandler's raw dump of a kernel that published its identity (rawdump.collect)."""
+    from .rawdump import collect
+    from .sources import line
 
-    snapshot = collect(pid, signal.SIGURG, raw_path(runtime_dir(), pid), timeout)
+    snapshot = collect(runtime_dir(), pid, timeout, source=line)
     return snapshot.to_dict() if snapshot else None
 
 

@@ -42,12 +42,17 @@ def _say(text: str) -> None:
     print(f"\033[1m{text}\033[0m" if sys.stdout.isatty() else text, flush=True)
 
 
-def write_kernelspec(root: str, name: str) -> None:
-    """A kernelspec under ``root``/kernels that runs this very interpreter."""
+def write_kernelspec(root: str, name: str, autoload: bool = True) -> None:
+    """A kernelspec under ``root``/kernels that runs this very interpreter.
+
+    ``autoload=False`` switches ipysigtrace's autoloading off in its kernels, for callers
+    that load and unload it themselves.
+    """
     folder = os.path.join(root, "kernels", name)
     os.makedirs(folder, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": name, "language": "python"}
+    env = {} if autoload else {"IPYSIGTRACE_AUTOLOAD": "0"}
+    spec = {"argv": argv, "display_name": name, "language": "python", "env": env}
     with open(os.path.join(folder, "kernel.json"), "w", encoding="utf-8") as file:
         json.dump(spec, file)
 

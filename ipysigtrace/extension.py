@@ -8,7 +8,9 @@ still finds and unloads what was installed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -17,15 +19,23 @@ import time
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Float, Unicode, default, observe
+from traitlets import Bool, Float, Unicode, default, observe
 from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
-from .kernel import CellTracker, ControlHandler, KernelPublisher, RunningCell, TerminalPublisher
+from .kernel import (
+    CellTracker,
+    ControlHandler,
+    KernelPublisher,
+    RunningCell,
+    TerminalPublisher,
+    connection_file,
+)
 from .live import Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
-from .rawdump import RawDumpWriter, raw_path
+from .rawdump import RawDumpWriter
 from .render import ViewOptions, bundle, payload
+from .runtime import KernelFiles, identity_record, remove_stale, rewrite
 from .snapshot import StackSnapshot
 from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
 from .values import ReprRunner
@@ -53,6 +63,19 @@ class IPySigTrace(Configurable):
         "",
         help="Dump under any cell that runs longer than this (e.g. '10m'), then again after "
         "twice as long, and so on. Empty: off. Also `%stackdump --after 10m`.",
+    ).tag(config=True)
+
+    autoload = Bool(
+        True,
+        help="Load ipysigtrace in every IPython kernel of this environment (set False in "
+        "your ipython_kernel_config to opt out; `ipysigtrace autoload disable` does).",
+    ).tag(config=True)
+
+    protect_cell_thread = Bool(
+        True,
+        help="Block the dump signal on the main thread, which runs cells, so that a dump "
+        "never cuts short a blocking call of C code there (it would fail with EINTR). "
+        "Programs a cell starts with exec (subprocess) inherit the signal blocked.",
     ).tag(config=True)
 
     handoff = Float(
@@ -88,11 +111,18 @@ class Extension:
         self.publisher: TerminalPublisher
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, mode=0o700, exist_ok=True)
-        self.raw_file = raw_path(runtime, os.getpid())
+        remove_stale(runtime)  # files of kernels that were killed
+        self.files = KernelFiles(runtime)
         if self.kernel is not None:
-            self.publisher = KernelPublisher(self.kernel, self.cells, self.options, runtime)
+            idle_fd = self.files.open("txt", "the idle-dump file (idle dumps go to stderr only)")
+            self.publisher = KernelPublisher(
+                self.kernel, self.cells, self.options, idle_fd, self.files.path("txt")
+            )
         else:
             self.publisher = TerminalPublisher(self.options, shell)
+        self.identity_fd = self.files.open(
+            "json", "an identity file (the command line and the server cannot send raw dumps here)"
+        )
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
         self.reprs = ReprRunner()
@@ -112,15 +142,17 @@ class Extension:
     def start(self, signame: str) -> str:
         """Install the handler and start the watcher; returns the line to show the user."""
         sig = parse_signal(signame)
-        trigger = SignalTrigger(sig, handoff=self.config.handoff)
+        trigger = SignalTrigger(
+            sig, handoff=self.config.handoff, protect_main=self.config.protect_cell_thread
+        )
         previous = signal.getsignal(sig)
         trigger.install()
         watcher = Watcher(
             trigger,
             self._dump,
             on_start=self._watcher_started,
-            next_timer=lambda: self.clock.next_due(time.time()),
-            on_timer=lambda: self.clock.fire(time.time(), self.refresh_live, self._watchdog),
+            next_timer=self._next_timer,
+            on_timer=self._on_timer,
         )
         try:
             watcher.start()
@@ -130,6 +162,7 @@ class Extension:
             raise
         self.trigger, self.watcher = trigger, watcher
         self.raw = self._start_raw(sig)
+        self._publish_identity()
         chained = ""
         if previous not in (signal.SIG_DFL, None):
             chained = f"; it chains to the previous handler, {describe_handler(previous)}"
@@ -151,12 +184,32 @@ class Extension:
             current = signal.getsignal(sig)
             if current not in (signal.SIG_DFL, signal.SIG_IGN):
                 raise SignalChoiceError(f"{sig.name} already has {describe_handler(current)}")
-            writer = RawDumpWriter(sig, self.raw_file)
+            fd = self.files.fds.get("raw")
+            if fd is None:
+                fd = self.files.open("raw", "raw dumps", append=True)
+            if fd is None:
+                return None  # the note says why
+            writer = RawDumpWriter(sig, fd, self.files.path("raw"))
             writer.install()
         except (SignalChoiceError, OSError, RuntimeError) as exc:
             print(f"ipysigtrace: no raw dumps ({exc})", file=sys.stderr)
             return None
         return writer
+
+    def _publish_identity(self) -> None:
+        """Say who this process is in its identity file (after each start)."""
+        if self.identity_fd is None:
+            return
+        record = identity_record(
+            connection_file=connection_file(self.kernel),
+            signal=self.signame,
+            raw_signal=self.raw.signum.name if self.raw else "",
+            watcher_tid=self.watcher.native_id if self.watcher else None,
+        )
+        try:
+            rewrite(self.identity_fd, json.dumps(record).encode())
+        except OSError as exc:
+            print(f"ipysigtrace: could not write the identity file: {exc}", file=sys.stderr)
 
     def stop(self) -> list[str]:
         """Undo ``start``: handler and wakeup fd back, watcher gone, pipes closed."""
@@ -206,6 +259,7 @@ class Extension:
             "signal": self.signame,
             "raw_signal": raw.signum.name if raw else "",
             "raw_file": raw.path if raw else "",
+            "watcher_tid": self.watcher.native_id if self.watcher else None,
             "cell_seconds": time.time() - cell.started if cell else None,
         }
 
@@ -230,7 +284,7 @@ class Extension:
         """
         cell = self.cells.current
         skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
-        handler = frozenset([self.trigger.handler_code]) if self.trigger else frozenset()
+        handler = self.trigger.handler_codes if self.trigger else frozenset()
         return capture(
             self.classifier,
             cell_thread=cell.thread if cell else None,
@@ -247,6 +301,14 @@ class Extension:
         snapshot = self.snapshot(reason)
         self.publisher.publish(snapshot, done)
         self.refresh_live(snapshot)
+
+    def _next_timer(self) -> float | None:
+        """Watcher thread: seconds until a live view or the watchdog is due."""
+        return self.clock.next_due(time.time())
+
+    def _on_timer(self) -> None:
+        """Watcher thread: run what is due."""
+        self.clock.fire(time.time(), self.refresh_live, self._watchdog)
 
     def _watchdog(self) -> None:
         """Watcher thread: a cell has run longer than the watchdog's limit."""
@@ -382,6 +444,7 @@ def _cell_labeler(compiler: Any) -> Any:
 
 
 _active: Extension | None = None
+_quiet = False  # set by autoload: a kernel that loads us at start prints nothing
 
 
 def active() -> Extension | None:
@@ -404,8 +467,12 @@ def load(shell: Any) -> None:
         message = extension.start(config.signal)
     except (SignalChoiceError, RuntimeError, OSError) as exc:
         extension.publisher.close()
+        extension.files.close()
         print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
         return
+    for note in extension.files.notes:
+        print(f"ipysigtrace: {note}", file=sys.stderr)
+    atexit.register(extension.files.close)  # a normal exit; a killed kernel: remove_stale
     extension.cells.register()
     if config.watchdog:
         try:
@@ -417,7 +484,8 @@ def load(shell: Any) -> None:
     shell.configurables.append(config)
     shell.register_magics(StackDumpMagics(shell, extension=extension))
     _active = extension
-    print(message)
+    if not _quiet:
+        print(message)
 
 
 def unload(shell: Any) -> None:
@@ -436,6 +504,8 @@ def unload(shell: Any) -> None:
         extension.control.uninstall()
     extension.cells.unregister()
     extension.publisher.close()
+    extension.files.close()
+    atexit.unregister(extension.files.close)
     if extension.config in shell.configurables:
         shell.configurables.remove(extension.config)
     magics = shell.magics_manager.magics["line"]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .render import ViewOptions, bundle, text
+from .runtime import rewrite
 from .snapshot import StackSnapshot
 
 Done = Callable[[], None]
@@ -138,6 +139,15 @@ def reply_to(reply: Any, msg_id: str) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else None
 
 
+def connection_file(kernel: Any) -> str:
+    """The connection file of the kernel app running in this process, or ''."""
+    if kernel is None:
+        return ""
+    app = getattr(kernel, "parent", None)
+    path = getattr(app, "abs_connection_file", None) or getattr(app, "connection_file", "")
+    return str(path) if isinstance(path, str) else ""
+
+
 def _ipython_major() -> int:
     module = sys.modules.get("IPython")
     version = getattr(module, "version_info", (0,))
@@ -169,17 +179,6 @@ def write_all(fd: int, data: bytes, timeout: float = 1.0) -> None:
         except BlockingIOError:
             continue
         view = view[written:]
-
-
-def write_private_file(path: str, data: bytes) -> None:
-    """Write a file readable by its owner only, refusing to follow a symlink."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        write_all(fd, data)
-    finally:
-        os.close(fd)
 
 
 class TerminalPublisher:
@@ -254,14 +253,25 @@ class TerminalPublisher:
 
 
 class KernelPublisher(TerminalPublisher):
-    """Publishes dumps under the running cell; idle-time dumps go to stderr and a file."""
+    """Publishes dumps under the running cell; idle-time dumps go to stderr and a file.
 
-    def __init__(self, kernel: Any, cells: CellTracker, options: ViewOptions, runtime_dir: str):
+    The idle-dump file is made at load (``runtime.KernelFiles``) and rewritten through its
+    descriptor; without one (it could not be made safely) idle dumps go to stderr only.
+    """
+
+    def __init__(
+        self,
+        kernel: Any,
+        cells: CellTracker,
+        options: ViewOptions,
+        idle_fd: int | None,
+        idle_path: str,
+    ) -> None:
         super().__init__(options)
         self.kernel = kernel
         self.cells = cells
-        self.path = os.path.join(runtime_dir, f"ipysigtrace-{os.getpid()}.txt")
-        self.runtime_dir = runtime_dir
+        self.idle_fd = idle_fd
+        self.path = idle_path
         self.iopub_thread = getattr(kernel, "iopub_thread", None)
         topic = getattr(kernel, "_topic", None)
         self.topic = topic("display_data") if callable(topic) else b"display_data"
@@ -311,22 +321,16 @@ class KernelPublisher(TerminalPublisher):
 
     def _publish_idle(self, snapshot: StackSnapshot, done: Done) -> None:
         report = text.render(snapshot, self.options)
-        where = (
-            f"(ipysigtrace: no cell was running; saved to {self.path};"
-            " %stackdump --last shows it in a notebook)\n"
-        )
-        try:
+        saved = ""
+        if self.idle_fd is not None:
             with contextlib.suppress(OSError):
-                write_private_file(self.path, report.encode())
+                rewrite(self.idle_fd, report.encode())
+                saved = f" saved to {self.path};"
+        where = f"(ipysigtrace: no cell was running;{saved} %stackdump --last shows it)\n"
+        try:
             write_all(self.fd, ("\n" + report + where).encode())
         finally:
             done()
-
-    def close(self) -> None:
-        """Release the stderr copy and remove the idle-dump file."""
-        super().close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
 
 
 class ControlHandler:

@@ -12,21 +12,22 @@ nothing, so sending it to the wrong process is harmless) and is registered witho
 then crashed a test process with SIGSEGV (CPython 3.11). Without chaining the signal is
 blocked while its handler runs, and a storm only writes a few more dumps.
 
-The file is opened with O_APPEND, so a reader empties it before it asks for a dump, mode
-0600, refusing to follow a symlink; unloading removes it.
+The file is opened with O_APPEND, so a reader empties it before it asks for a dump; it is
+made and removed by ``runtime.KernelFiles`` (exclusively, 0600, checked after opening).
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
-import linecache
 import os
 import re
 import signal
 import time
+from collections.abc import Callable
 
-from .procinfo import catches
+from .procinfo import catches, signal_thread
+from .runtime import kernel_file, open_private, read_identity
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack
 
 RAW_NOTE = (
@@ -48,94 +49,95 @@ _MACHINERY = re.compile(
 _LIBRARY = re.compile(r"/(site-packages|dist-packages)/|/lib/python3\.\d+/|^<frozen ")
 
 
-def raw_path(runtime_dir: str, pid: int) -> str:
-    """Where the kernel with this PID has faulthandler write its raw dumps."""
-    return os.path.join(runtime_dir, f"ipysigtrace-{pid}.raw")
-
-
-def open_raw_file(path: str) -> int:
-    """Open (create, empty) the raw dump file for appending: 0600, never through a symlink."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
-    os.fchmod(fd, 0o600)
-    os.ftruncate(fd, 0)
-    return fd
-
-
 class RawDumpWriter:
-    """faulthandler registered on the raw signal, writing to the raw file."""
+    """faulthandler registered on the raw signal, writing to the raw file's descriptor.
 
-    def __init__(self, signum: signal.Signals, path: str) -> None:
+    The descriptor belongs to ``runtime.KernelFiles`` (made exclusively, 0600, checked);
+    this only registers and unregisters faulthandler on it.
+    """
+
+    def __init__(self, signum: signal.Signals, fd: int, path: str) -> None:
         self.signum = signum
+        self.fd = fd
         self.path = path
-        self.fd = -1
+        self.installed = False
 
     def install(self) -> None:
-        """Open the file and register faulthandler, every argument explicit."""
-        self.fd = open_raw_file(self.path)
-        try:
-            faulthandler.register(self.signum, file=self.fd, all_threads=True, chain=False)
-        except BaseException:
-            self.close()
-            raise
+        """Register faulthandler, every argument explicit."""
+        faulthandler.register(self.signum, file=self.fd, all_threads=True, chain=False)
+        self.installed = True
         os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def uninstall(self) -> None:
         """Unregister faulthandler (putting back the signal's previous action)."""
-        if self.fd >= 0:
+        if self.installed:
             faulthandler.unregister(self.signum)
-        self.close()
-
-    def close(self) -> None:
-        """Close and remove the file."""
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-        self.fd = -1
+            self.installed = False
 
     def _after_fork_in_child(self) -> None:
-        if self.fd < 0:
+        if not self.installed:
             return
         with contextlib.suppress(RuntimeError, ValueError):
             faulthandler.unregister(self.signum)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self.fd)  # never write into the parent's file
         os.close(devnull)
-        self.fd = -1
+        self.installed = False
 
 
-def read_and_clear(path: str) -> str:
-    """The raw file's text, then empty it (no symlinks followed)."""
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+MAX_RAW = 16 * 1024 * 1024  # bytes: a raw file larger than this is not read
+
+
+def read_and_clear(path: str) -> str | None:
+    """The raw file's text, then empty it; None unless it is a regular file of ours."""
+    fd = open_private(path, MAX_RAW)
+    if fd is None:
+        return None
     try:
-        data = b""
+        chunks = []
         while chunk := os.read(fd, 1 << 16):
-            data += chunk
+            chunks.append(chunk)
         os.ftruncate(fd, 0)
     finally:
         os.close(fd)
-    return data.decode("utf-8", "replace")
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
-def collect(pid: int, signum: int, path: str, timeout: float) -> StackSnapshot | None:
-    """Ask a kernel process for a raw dump and parse it; None if none came.
+def collect(
+    runtime_dir: str,
+    pid: int,
+    timeout: float,
+    source: Callable[[str, int], str] | None = None,
+) -> StackSnapshot | None:
+    """Ask the kernel with this PID for a raw dump and parse it; None if none came.
 
-    The signal is sent only if /proc says the process catches it (an ipysigtrace kernel
-    does), only to that process, and after emptying the file of anything stale.
+    The kernel must have published its identity (``runtime.read_identity``: a file of ours
+    whose start time is that of the process with this PID now) and must catch its raw
+    signal (/proc says so). The signal goes to the kernel's watcher thread when the
+    identity names it (never to the cell's thread), else to the process itself, never to
+    its group. The raw file's path is made here from the PID, never read from the kernel.
+    ``source`` is passed to ``parse``.
     """
-    if not catches(pid, signum) or not os.path.exists(path):
+    identity = read_identity(runtime_dir, pid)
+    if identity is None:
         return None
+    signum = getattr(signal.Signals, identity["raw_signal"], None)
+    if signum is None or not catches(pid, signum):
+        return None
+    path = kernel_file(runtime_dir, pid, "raw")
     try:
-        read_and_clear(path)
-        os.kill(pid, signum)
+        if read_and_clear(path) is None:  # empty it of anything stale
+            return None
+        tid = identity.get("watcher_tid")
+        if tid is None or not signal_thread(pid, tid, signum):
+            os.kill(pid, signum)
         size, deadline = -1, time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(0.02)
             now = os.path.getsize(path)
             if now and now == size:  # faulthandler has finished writing
-                return parse(read_and_clear(path), pid)
+                text = read_and_clear(path)
+                return None if text is None else parse(text, pid, source=source)
             size = now
     except (ProcessLookupError, FileNotFoundError):  # the kernel ended or unloaded meanwhile
         return None
@@ -152,8 +154,17 @@ def _kind(filename: str) -> str:
     return "user"
 
 
-def parse(text: str, pid: int, when: float | None = None) -> StackSnapshot:
-    """faulthandler's text -> a snapshot (kind raw), source lines read here."""
+def parse(
+    text: str,
+    pid: int,
+    when: float | None = None,
+    source: Callable[[str, int], str] | None = None,
+) -> StackSnapshot:
+    """faulthandler's text -> a snapshot (kind raw).
+
+    ``source(filename, lineno)`` gives source lines; without it (the server: it reads no
+    file that a kernel names) frames have none.
+    """
     threads: list[ThreadStack] = []
     current: ThreadStack | None = None
     for line in text.splitlines():
@@ -169,13 +180,13 @@ def parse(text: str, pid: int, when: float | None = None) -> StackSnapshot:
             filename, lineno, function = frame.group(1), frame.group(2), frame.group(3)
             number = int(lineno) if lineno.isdigit() else 0
             kind = _kind(filename)
-            source = linecache.getline(filename, number).strip() if number else ""
+            line = source(filename, number).strip() if source and number else ""
             current.frames.append(
                 FrameRecord(
                     filename=filename,
                     lineno=number,
                     function=function,
-                    line=source,
+                    line=line,
                     label="Cell" if kind == "cell" else "",
                     kind=kind,
                 )

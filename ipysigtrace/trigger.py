@@ -24,6 +24,20 @@ request itself, from the main thread: it cannot run while native code holds the 
 and uninstalling puts back exactly what was there, unless someone replaced us meanwhile,
 in which case their handler or fd is left alone and reported.
 
+Looking must not cut short the cell's blocking calls. A signal that lands on a thread
+blocked in a system call makes that call fail with EINTR; Python retries its own calls,
+but C code often does not (``libc.sleep`` returns early, ``read`` fails). So the signal is
+blocked on the main thread, which runs the cell (``pthread_sigmask``), and the watcher
+unblocks it for itself: the kernel delivers a process-directed signal to a thread that
+does not block it. The Python-level handler still runs on the main thread (CPython runs
+handlers there whichever thread took the signal), as soon as it runs Python code again,
+so the hand-off to the watcher still works for a cell that spins; a cell blocked in C is
+never woken. Threads the cell starts inherit the mask. What it costs: a process that the
+cell forks gets the mask cleared (``after_fork_in_child``), but programs it starts with
+``exec`` (``subprocess``, the ``spawn`` start method) inherit the signal blocked, and
+``signal.raise_signal`` of the signal on the main thread waits until unload. Senders that
+know the watcher's thread (the server, the command line) signal it directly.
+
 After ``fork`` the child must not write into the parent's pipe: the write end is pointed
 at /dev/null in the child and the handler does nothing there (``after_fork_in_child``).
 """
@@ -39,6 +53,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from .autoload import take_early_block
 
 # Bytes that are not signal numbers (those are 1..64 on Linux).
 REQUEST = 0xF0  # a dump asked for from code: a magic, a timer, a remote request
@@ -119,9 +135,13 @@ def describe_handler(handler: Handler) -> str:
 class SignalTrigger:
     """Owns the self-pipe, the wakeup fd and the handler for one signal."""
 
-    def __init__(self, signum: signal.Signals, handoff: float = HANDOFF_SECONDS) -> None:
+    def __init__(
+        self, signum: signal.Signals, handoff: float = HANDOFF_SECONDS, protect_main: bool = True
+    ) -> None:
         self.signum = signum
         self.handoff = handoff
+        self.protect_main = protect_main
+        self.masked = False  # we added the signal to the main thread's mask
         self.pid = os.getpid()
         self.installed = False
         self.previous_handler: Handler = signal.SIG_DFL
@@ -131,7 +151,11 @@ class SignalTrigger:
         self._ack_read = self._ack_write = -1
         self._in_handler = False
         self._last_timeout = -HANDOFF_COOLDOWN
-        self.handler_code = self._handler.__func__.__code__
+        # Our frames that can be on top of the main thread's stack while a dump is made:
+        # capture leaves them out.
+        self.handler_codes = frozenset(
+            (self._handler.__func__.__code__, self._take_wakeup_fd.__func__.__code__)
+        )
 
     # -- install and uninstall (main thread only) ---------------------------------------
 
@@ -163,6 +187,11 @@ class SignalTrigger:
             raise
         self.pid = os.getpid()
         self.installed = True
+        if self.protect_main:
+            before = signal.pthread_sigmask(signal.SIG_BLOCK, {self.signum})
+            # Blocked before us by autoload (at kernel start, so the kernel's threads have
+            # it blocked too), or by nobody: ours to undo either way.
+            self.masked = self.signum not in before or take_early_block(self.signum)
         _register_fork_hook(self)
 
     def uninstall(self) -> list[str]:
@@ -172,6 +201,10 @@ class SignalTrigger:
             return notes
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("ipysigtrace must be unloaded from the main thread")
+        # Unblock first, while our handler is still in place: a signal pending on the main
+        # thread (``raise_signal``) is taken now by our handler, not by the default action,
+        # which for SIGUSR2 would end the process.
+        self._unmask()
         current = signal.getsignal(self.signum)
         if current == self._handler:
             signal.signal(self.signum, self.previous_handler)
@@ -187,6 +220,21 @@ class SignalTrigger:
         self.installed = False
         _unregister_fork_hook(self)
         return notes
+
+    def _unmask(self) -> None:
+        if self.masked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {self.signum})
+            self.masked = False
+
+    def unblock_here(self) -> None:
+        """The watcher's mask: take our signal, never SIGINT (it is the main thread's).
+
+        A thread woken for one signal takes every other pending signal it does not block
+        before the thread they were meant for runs: a SIGINT close behind ours would be
+        taken here and never wake the cell.
+        """
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {self.signum})
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
     def close(self) -> None:
         """Close the pipes; call after the watcher has stopped."""
@@ -205,8 +253,9 @@ class SignalTrigger:
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         """Python-level handler, on the main thread. Waits briefly for the watcher; no work.
 
-        Written as one frame on purpose: capture drops this frame from the main thread's
-        stack by its code object, so it calls no Python-level helper while it waits.
+        Written as one frame on purpose: capture drops this frame (and ``_take_wakeup_fd``,
+        the one helper it calls before it waits) from the main thread's stack by their code
+        objects, so it calls no other Python-level helper.
         """
         if not self._in_handler and self.installed and os.getpid() == self.pid:
             self._in_handler = True
@@ -215,18 +264,11 @@ class SignalTrigger:
                 # own there (terminal IPython's prompt does, at every prompt) and its
                 # remove_signal_handler leaves none. Then no byte reached the watcher, so
                 # it is sent from here; an fd that nobody holds is taken back.
-                fd = signal.set_wakeup_fd(-1)
-                if fd != self._write_fd:
+                if self._take_wakeup_fd() != self._write_fd:
                     try:  # noqa: SIM105 (suppress() would add helper frames here)
                         os.write(self._write_fd, bytes((signum,)))
                     except BlockingIOError:
                         pass  # the pipe is full: a dump is coming anyway
-                if fd in (-1, self._write_fd):
-                    if fd == -1:
-                        self.previous_wakeup_fd = -1  # whatever it was is gone
-                    signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-                else:
-                    signal.set_wakeup_fd(fd)
                 # Our signal came, so a dump is coming (or was merged into one being
                 # made). Returns at once if the watcher has already acknowledged.
                 if self.handoff > 0 and (time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN):
@@ -320,14 +362,24 @@ class SignalTrigger:
         """
         if not self.installed or threading.current_thread() is not threading.main_thread():
             return False
-        fd = signal.set_wakeup_fd(-1)
-        if fd in (-1, self._write_fd):
-            if fd == -1:
-                self.previous_wakeup_fd = -1
-            signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-            return True
-        signal.set_wakeup_fd(fd)
-        return False
+        return self._take_wakeup_fd() in (-1, self._write_fd)
+
+    def _take_wakeup_fd(self) -> int:
+        """Main thread: the wakeup fd that was set; ours is set now unless another's was.
+
+        There is no getter: ``set_wakeup_fd`` returns the fd it replaces. So ours is put in
+        place and the previous one looked at; never -1, not even for an instant, because
+        the dump signal is handled on the watcher's thread, concurrently with this, and a
+        byte written while no fd is set would be lost. An fd nobody holds (-1) is taken
+        back; another owner's goes straight back (its bytes in that instant come to us and
+        are forwarded).
+        """
+        fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        if fd == -1:
+            self.previous_wakeup_fd = -1  # whatever it was is gone: ours now
+        elif fd != self._write_fd:
+            signal.set_wakeup_fd(fd)
+        return fd
 
     def after_fork_in_child(self) -> None:
         """In a forked child: never write into the parent's pipe, never act on the signal.
@@ -351,6 +403,9 @@ class SignalTrigger:
         if threading.current_thread() is threading.main_thread():
             with contextlib.suppress(ValueError, OSError):
                 signal.set_wakeup_fd(self.previous_wakeup_fd)
+        if self.masked:  # the forking thread's mask is the child's: clear what we added
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {self.signum})
+            self.masked = False
         self.installed = False
 
 

@@ -22,6 +22,9 @@ THREAD_NAME = "ipysigtrace-watcher"
 # Dumps closer together than this are merged: a storm of requests makes at most one dump
 # per interval, whatever the reader of the pipe keeps up with.
 MIN_INTERVAL = 0.05
+# The longest the watcher waits for a timer in one go; it then asks again. Keeps a timer
+# that is due in a thousand years from overflowing select().
+MAX_WAIT = 3600.0
 
 # A dump callback gets the trigger's name ("signal" or "request") and a function to call
 # once the dump is out (it may call it later, from another thread, e.g. after a send).
@@ -30,6 +33,11 @@ DumpFunction = Callable[[str, Callable[[], None]], None]
 
 def _nothing() -> None:
     pass
+
+
+def _foreign(data: bytes, signal_byte: int) -> bytes:
+    """The bytes of other signals: not our signal, not our own requests."""
+    return bytes(b for b in data if b != signal_byte and b not in _trigger.OURS)
 
 
 class Watcher:
@@ -54,6 +62,7 @@ class Watcher:
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self.thread.pydev_do_not_trace = True  # type: ignore[attr-defined]  # debuggers skip it
         self.ident: int | None = None
+        self.native_id: int | None = None
 
     def start(self) -> None:
         """Start the thread and wait (2 s at most) until it is ready to read the pipe."""
@@ -76,6 +85,8 @@ class Watcher:
 
     def _run(self) -> None:
         try:
+            self.native_id = threading.get_native_id()
+            self.trigger.unblock_here()  # the main thread blocks the signal; we take it
             if self.on_start is not None:
                 self.on_start()
         except Exception as exc:
@@ -85,25 +96,37 @@ class Watcher:
         signal_byte = int(self.trigger.signum)
         last_end = -MIN_INTERVAL
         while True:
-            due = self._guarded(self.next_timer)
-            data = self.trigger.read(None if due is None else max(0.0, due))
-            if data is None:  # a timer is due (live views, the watchdog)
-                self._guarded(self.on_timer)
-                continue
-            wait = last_end + MIN_INTERVAL - time.monotonic()
-            if wait > 0 and data and _trigger.STOP not in data:
-                time.sleep(wait)
-                data += self.trigger.read_pending()
-            if not data or _trigger.STOP in data:
-                return
-            asked = signal_byte in data
-            requested = _trigger.REQUEST in data
-            others = bytes(b for b in data if b != signal_byte and b not in _trigger.OURS)
-            if others:
-                self.trigger.forward(others)
-            if asked or requested:
+            try:
+                due = self._guarded(self.next_timer)
+                if due is not None:
+                    due = min(max(0.0, float(due)), MAX_WAIT)  # whatever a timer computes
+                data = self.trigger.read(due)
+                if data is None:  # a timer is due (live views, the watchdog)
+                    self._guarded(self.on_timer)
+                    continue
+                if not data or _trigger.STOP in data:
+                    if not data:
+                        self.errors.append("the pipe was closed under the watcher")
+                    return
+                # Other signals' bytes go on to whoever held the wakeup fd before us at
+                # once; only our own dumps wait for the interval below.
+                self.trigger.forward(_foreign(data, signal_byte))
+                asked = signal_byte in data
+                if not (asked or _trigger.REQUEST in data):
+                    continue
+                wait = last_end + MIN_INTERVAL - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                    more = self.trigger.read_pending()
+                    if _trigger.STOP in more:
+                        return
+                    self.trigger.forward(_foreign(more, signal_byte))
+                    asked = asked or signal_byte in more
                 self._dump("signal" if asked else "request", ack=asked)
                 last_end = time.monotonic()
+            except Exception as exc:  # never die of a surprise: record it and go on
+                self.errors.append(f"watcher: {type(exc).__name__}: {exc}")
+                time.sleep(MIN_INTERVAL)  # and do not spin if it repeats
 
     def _guarded(self, function: Callable[[], Any] | None) -> Any:
         """Call a timer callback; None if there is none or it failed (recorded)."""

@@ -48,7 +48,8 @@ from jupyter_core.paths import jupyter_runtime_dir
 from ipysigtrace.demo import write_kernelspec
 from ipysigtrace.kernel import REPLY, REQUEST
 from ipysigtrace.procinfo import catches
-from ipysigtrace.rawdump import raw_path, read_and_clear
+from ipysigtrace.rawdump import read_and_clear
+from ipysigtrace.runtime import kernel_file
 from ipysigtrace.snapshot import StackSnapshot
 
 PAUSE = 0.05  # seconds between two measurements, so they never overlap
@@ -114,7 +115,7 @@ class Kernel:
     """A real kernel with ipysigtrace loaded, a shell/iopub client and a control client."""
 
     def __init__(self, root: str, name: str) -> None:
-        write_kernelspec(root, name)
+        write_kernelspec(root, name, autoload=False)
         os.environ["JUPYTER_PATH"] = root
         self.km = KernelManager(kernel_name=name)
         self.km.start_kernel()
@@ -138,7 +139,7 @@ class Kernel:
         self.signum = signal.Signals[facts["signal"]]
         self.raw_signum = signal.Signals[facts["raw_signal"]] if facts.get("raw_signal") else None
         # Our own path, never one the kernel names (as the server does).
-        self.raw_file = raw_path(jupyter_runtime_dir(), self.pid)
+        self.raw_file = kernel_file(jupyter_runtime_dir(), self.pid, "raw")
         # Every signal below goes only to a process that catches it (DESIGN's rule).
         for signum in (self.signum, self.raw_signum):
             if signum is not None and not catches(self.pid, signum):

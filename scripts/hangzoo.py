@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from harness import KERNEL_NAME, Kernel
 from ipysigtrace.demo import write_kernelspec
 from ipysigtrace.procinfo import catches
-from ipysigtrace.rawdump import collect, raw_path
+from ipysigtrace.rawdump import collect
 
 HANGS: dict[str, tuple[str, str]] = {
     # name: (setup-free cell that hangs, the function the dump must name)
@@ -74,8 +74,7 @@ def run_one(name: str, code: str, expect: str, modules: str) -> tuple[str, str, 
         native = "GIL" in name
         start = time.perf_counter()
         if native:
-            path = raw_path(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid)
-            raw = collect(kernel.pid, signal.SIGURG, path, timeout=2)
+            raw = collect(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid, timeout=2)
             kind, found = "raw", raw is not None and expect in raw.to_json()
         else:
             if not catches(kernel.pid, signal.SIGUSR2):  # never signal a process without it

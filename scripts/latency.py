@@ -40,7 +40,7 @@ def timed():
 
 
 def _start(name: str, root: str) -> tuple[KernelManager, object]:
-    write_kernelspec(root, name)
+    write_kernelspec(root, name, autoload=False)
     os.environ["JUPYTER_PATH"] = root
     km = KernelManager(kernel_name=name)
     km.start_kernel()

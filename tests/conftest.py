@@ -10,19 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from harness import KERNEL_NAME, Kernel
+from harness import BARE_KERNEL_NAME, KERNEL_NAME, Kernel
 
 
 @pytest.fixture(scope="session", autouse=True)
 def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Private Jupyter and IPython directories, and a kernelspec for this interpreter."""
+    """Private Jupyter and IPython directories, and kernelspecs for this interpreter.
+
+    KERNEL_NAME is a kernel as a user gets it after installing (ipysigtrace loads itself);
+    BARE_KERNEL_NAME has autoloading switched off, as for a user who opted out.
+    """
     root = tmp_path_factory.mktemp("jupyter")
-    spec = root / "data" / "kernels" / KERNEL_NAME
-    spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "ipysigtrace tests", "language": "python"})
-    )
+    for name, env in ((KERNEL_NAME, {}), (BARE_KERNEL_NAME, {"IPYSIGTRACE_AUTOLOAD": "0"})):
+        spec = root / "data" / "kernels" / name
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            json.dumps({"argv": argv, "display_name": name, "language": "python", "env": env})
+        )
     saved = dict(os.environ)
     os.environ.update(
         JUPYTER_PATH=str(root / "data"),
@@ -33,6 +38,7 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         JUPYTER_PLATFORM_DIRS="1",
     )
     os.environ.pop("IPYSIGTRACE_SIGNAL", None)
+    os.environ.pop("IPYSIGTRACE_AUTOLOAD", None)
     yield root
     os.environ.clear()
     os.environ.update(saved)
@@ -40,15 +46,17 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def kernel() -> Iterator[Kernel]:
-    """A fresh kernel for one test."""
-    k = Kernel()
+    """A fresh kernel without ipysigtrace (autoloading off), for tests that load it."""
+    k = Kernel(BARE_KERNEL_NAME)
     yield k
     k.shutdown()
 
 
 @pytest.fixture
-def loaded(kernel: Kernel) -> Kernel:
-    """A fresh kernel with ipysigtrace loaded."""
-    reply = kernel.execute("%load_ext ipysigtrace")
-    assert "handler and watcher installed" in reply.stdout, reply.messages
-    return kernel
+def loaded() -> Iterator[Kernel]:
+    """A fresh kernel as a user gets it: ipysigtrace loaded itself at start."""
+    k = Kernel()
+    status = k.execute("%stackdump --status").stdout
+    assert "watcher thread ipysigtrace-watcher: alive" in status, status
+    yield k
+    k.shutdown()

@@ -14,7 +14,8 @@ from typing import Any
 from jupyter_client.manager import KernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 
-KERNEL_NAME = "ipysigtrace-test"
+KERNEL_NAME = "ipysigtrace-test"  # ipysigtrace loads itself, as after `pip install`
+BARE_KERNEL_NAME = "ipysigtrace-test-bare"  # autoloading switched off
 
 
 @dataclass
@@ -61,12 +62,12 @@ class Reply:
 class Kernel:
     """One kernel process and a blocking client."""
 
-    def __init__(self) -> None:
+    def __init__(self, kernel_name: str = KERNEL_NAME) -> None:
         # Where jupyter_server puts it: the runtime directory, named by the kernel's id.
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, exist_ok=True)
         connection_file = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
-        self.km = KernelManager(kernel_name=KERNEL_NAME, connection_file=connection_file)
+        self.km = KernelManager(kernel_name=kernel_name, connection_file=connection_file)
         self.km.start_kernel()
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -114,6 +115,20 @@ class Kernel:
         finally:
             self._inbox[msg_id][:0] = skipped
 
+    def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
+        """Until the request's output has printed ``text`` (a marker the cell prints)."""
+        deadline = time.monotonic() + timeout
+        skipped: list[dict[str, Any]] = []
+        seen = ""
+        try:
+            while text not in seen:
+                message = self._next(msg_id, deadline)
+                skipped.append(message)
+                if message["msg_type"] == "stream":
+                    seen += message["content"]["text"]
+        finally:
+            self._inbox[msg_id][:0] = skipped
+
     def wait_for_display(self, msg_id: str, timeout: float = 10) -> dict[str, Any]:
         """The data of the next display_data for this request."""
         return self.wait_for(msg_id, "display_data", timeout)["content"]["data"]
@@ -145,6 +160,23 @@ class Kernel:
                 return message
             self._inbox[parent].append(message)
 
+    def ask(self, action: str = "dump", timeout: float = 30, **options: Any) -> dict[str, Any]:
+        """ipysigtrace's request on the control channel; the whole reply message."""
+        message = self.kc.session.msg("ipysigtrace_request", {"action": action, **options})
+        self.kc.control_channel.send(message)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.01, deadline - time.monotonic())
+            reply = self.kc.control_channel.get_msg(timeout=left)
+            if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+                return reply
+
+    def wait_until_cell_runs(self, timeout: float = 60) -> None:
+        """Until ipysigtrace sees a cell running (IPython has started running its code)."""
+        deadline = time.monotonic() + timeout
+        while self.ask("status")["content"].get("cell_seconds") is None:
+            assert time.monotonic() < deadline, "no cell started running"
+
     # -- process --------------------------------------------------------------------------
 
     def signal(self, sig: int = signal.SIGUSR2) -> None:
@@ -152,17 +184,23 @@ class Kernel:
         os.kill(self.pid, sig)
 
     def interrupt_and_check(self, msg_id: str) -> Reply:
-        """Interrupt a hung cell, collect it, and prove the kernel runs the next one."""
+        """Interrupt a hung cell once, collect it, and prove the kernel runs the next one.
+
+        One interrupt, as a user gives: ipysigtrace keeps it from being lost (only its
+        watcher takes the dump signal, and the watcher never takes SIGINT).
+        """
         self.km.interrupt_kernel()
-        try:
-            hung = self.collect(msg_id, timeout=15)
-        except TimeoutError:
-            # A loaded machine can lose the race between SIGINT and the cell reaching a
-            # point where Python checks for signals; interrupting again is what a user does.
-            self.km.interrupt_kernel()
-            hung = self.collect(msg_id, timeout=30)
-        assert self.execute("40 + 2").result == "42"
+        hung = self.collect(msg_id, timeout=60)
+        assert self.execute_after_error("40 + 2").result == "42"
         return hung
+
+    def execute_after_error(self, code: str, timeout: float = 60) -> Reply:
+        """Run code right after a cell failed: ipykernel aborts requests that come while it
+        is still dealing with the error; such a request is sent again."""
+        while True:
+            reply = self.execute(code, timeout)
+            if reply.status != "aborted":
+                return reply
 
     def alive(self) -> bool:
         return self.km.is_alive()

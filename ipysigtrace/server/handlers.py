@@ -26,7 +26,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..procinfo import catches
-from ..rawdump import collect, raw_path
+from ..rawdump import collect
 from .ask import ask_kernel
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -110,17 +110,14 @@ class KernelHandler(APIHandler):
 
     async def raw_dump(self, kernel_id: str, manager: Any) -> dict[str, Any] | None:
         """Send the raw signal (only if the kernel catches it) and read faulthandler's dump."""
-        name, can_raw = self.signal_info(kernel_id, manager, "raw_signal")
+        _, can_raw = self.signal_info(kernel_id, manager, "raw_signal")
         pid = local_pid(manager)
         if not can_raw or pid is None:
             return None
-        # Never a path the kernel names: the server would empty whatever file it pointed at.
-        path = raw_path(jupyter_runtime_dir(), pid)
-        # The kernel process only, never its group; on a thread, the wait blocks nothing.
+        # The kernel process (its watcher thread) only, never its group; on a thread, the
+        # wait blocks nothing. collect() makes the raw file's path itself from the PID.
         try:
-            snapshot = await asyncio.to_thread(
-                collect, pid, signal.Signals[name], path, RAW_TIMEOUT
-            )
+            snapshot = await asyncio.to_thread(collect, jupyter_runtime_dir(), pid, RAW_TIMEOUT)
         except OSError:
             return None
         return snapshot.to_dict() if snapshot else None

@@ -14,20 +14,26 @@ pytestmark = pytest.mark.kernel
 
 
 def ask(kernel: Kernel, action: str = "dump", timeout: float = 5) -> dict:
-    message = kernel.kc.session.msg("ipysigtrace_request", {"action": action})
-    kernel.kc.control_channel.send(message)
-    deadline = time.monotonic() + timeout
+    return kernel.ask(action, timeout)
+
+
+def ask_until(kernel: Kernel, function: str) -> dict:
+    """Ask until the cell's innermost frame is in ``function`` (it has reached its hang)."""
+    deadline = time.monotonic() + 60
     while True:
-        reply = kernel.kc.control_channel.get_msg(timeout=max(0.01, deadline - time.monotonic()))
-        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+        reply = ask(kernel, timeout=30)
+        snapshot = StackSnapshot.from_dict(reply["content"]["snapshot"])
+        main = next(t for t in snapshot.threads if t.runs_cell)
+        cell = [f for f in main.frames if f.kind == "cell"]
+        if cell and cell[-1].function == function:
             return reply
+        assert time.monotonic() < deadline, f"the cell never reached {function}()"
 
 
 def test_dump_while_a_cell_hangs(loaded: Kernel) -> None:
     msg_id = loaded.submit("def spin():\n    while True:\n        pass\nspin()")
     loaded.wait_for(msg_id, "execute_input")
-    time.sleep(0.3)
-    reply = ask(loaded)
+    reply = ask_until(loaded, "spin")
     assert reply["msg_type"] == "ipysigtrace_reply"
     content = reply["content"]
     assert content["status"] == "ok" and content["pid"] == loaded.pid
@@ -37,9 +43,8 @@ def test_dump_while_a_cell_hangs(loaded: Kernel) -> None:
     main = next(t for t in snapshot.threads if t.runs_cell)
     cell = [f for f in main.frames if f.kind == "cell"]
     assert cell[-1].function == "spin" and cell[-1].location == "Cell In[2], line 2"
-    added = [m for m in loaded.drain(msg_id, 0.5) if m["msg_type"] != "status"]
-    assert not added, "nothing is added to the cell's output"
-    loaded.interrupt_and_check(msg_id)
+    hung = loaded.interrupt_and_check(msg_id)
+    assert not hung.displays and not hung.stdout, "nothing is added to the cell's output"
 
 
 def test_cell_ids_from_the_front_end(loaded: Kernel) -> None:
@@ -54,8 +59,7 @@ def test_cell_ids_from_the_front_end(loaded: Kernel) -> None:
     loaded.kc.shell_channel.send(message)
     msg_id = message["header"]["msg_id"]
     loaded.wait_for(msg_id, "execute_input")
-    time.sleep(0.3)
-    snapshot = StackSnapshot.from_dict(ask(loaded)["content"]["snapshot"])
+    snapshot = StackSnapshot.from_dict(ask_until(loaded, "wait")["content"]["snapshot"])
     main = next(t for t in snapshot.threads if t.runs_cell)
     assert {f.cell_id for f in main.frames if f.kind == "cell"} == {"cell-abc"}
     loaded.interrupt_and_check(msg_id)
@@ -65,8 +69,7 @@ def test_cell_ids_from_the_front_end(loaded: Kernel) -> None:
     )
     loaded.kc.shell_channel.send(message)
     loaded.wait_for(message["header"]["msg_id"], "execute_input")
-    time.sleep(0.3)
-    snapshot = StackSnapshot.from_dict(ask(loaded)["content"]["snapshot"])
+    snapshot = StackSnapshot.from_dict(ask_until(loaded, "wait")["content"]["snapshot"])
     main = next(t for t in snapshot.threads if t.runs_cell)
     ids = [(f.label, f.cell_id) for f in main.frames if f.kind == "cell"]
     assert ids == [("Cell In[4]", "cell-def"), ("Cell In[2]", "cell-abc")], ids

@@ -11,14 +11,20 @@ from harness import Kernel
 pytestmark = pytest.mark.kernel
 
 
-def dump_of_hang(kernel: Kernel, code: str, settle: float = 0.5) -> tuple[str, str, str]:
-    """Run a hanging cell, signal, return (text, html, msg_id) of the dump under it."""
+def dump_of_hang(kernel: Kernel, code: str, reached: str) -> tuple[str, str, str]:
+    """Run a hanging cell; signal until its dump shows ``reached`` (the cell has got to its
+    hang); return (text, html, msg_id) of that dump. Each signal's dump is read before the
+    next is sent, so every dump under the cell is accounted for."""
     msg_id = kernel.submit(code)
     kernel.wait_for(msg_id, "execute_input")
-    time.sleep(settle)  # let the cell reach its hang
-    kernel.signal()
-    data = kernel.wait_for_display(msg_id, timeout=2)
-    return data["text/plain"], data["text/html"], msg_id
+    kernel.wait_until_cell_runs()  # before that, a dump counts as made while idle
+    deadline = time.monotonic() + 60
+    while True:
+        kernel.signal()
+        data = kernel.wait_for_display(msg_id, timeout=30)
+        if reached in data["text/plain"]:
+            return data["text/plain"], data["text/html"], msg_id
+        assert time.monotonic() < deadline, f"the cell never reached {reached!r}"
 
 
 def main_thread_block(text: str) -> str:
@@ -29,7 +35,9 @@ def main_thread_block(text: str) -> str:
 
 
 def test_pure_python_loop(loaded: Kernel) -> None:
-    text, html, msg_id = dump_of_hang(loaded, "def spin():\n    while True:\n        pass\nspin()")
+    text, html, msg_id = dump_of_hang(
+        loaded, "def spin():\n    while True:\n        pass\nspin()", "in spin"
+    )
     block = main_thread_block(text)
     assert "Cell In[2], line 2, in spin" in block
     assert "while True:" in block
@@ -40,7 +48,9 @@ def test_pure_python_loop(loaded: Kernel) -> None:
 
 
 def test_sleep(loaded: Kernel) -> None:
-    text, _, msg_id = dump_of_hang(loaded, "import time\ndef nap():\n    time.sleep(10**6)\nnap()")
+    text, _, msg_id = dump_of_hang(
+        loaded, "import time\ndef nap():\n    time.sleep(10**6)\nnap()", "in nap"
+    )
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in nap" in block
     assert ": sleeping" in text.splitlines()[2]
@@ -64,7 +74,7 @@ t2 = threading.Thread(target=two, name="second", daemon=True)
 t1.start(); t2.start()
 t1.join()
 """
-    text, _, msg_id = dump_of_hang(loaded, code, settle=1.0)
+    text, _, msg_id = dump_of_hang(loaded, code, "a.acquire()")
     assert "Thread first" in text and "Thread second" in text
     first = text[text.index("Thread first") :]
     second = text[text.index("Thread second") :]
@@ -78,7 +88,7 @@ t1.join()
 
 def test_queue_get(loaded: Kernel) -> None:
     code = "import queue\ndef consume(q):\n    return q.get()\nconsume(queue.Queue())"
-    text, _, msg_id = dump_of_hang(loaded, code)
+    text, _, msg_id = dump_of_hang(loaded, code, "in consume")
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in consume" in block
     assert "waiting on a queue" in block
@@ -96,7 +106,7 @@ def dive(n):
     return dive(n - 1)
 dive(5000)
 """
-    text, html, msg_id = dump_of_hang(loaded, code)
+    text, html, msg_id = dump_of_hang(loaded, code, "more times ...]")
     block = main_thread_block(text)
     assert "[... dive at line 7, 4,999 more times ...]" in block
     assert "Cell In[2], line 5, in dive" in block
@@ -114,7 +124,7 @@ for t in idle:
     t.start()
 """
     loaded.execute(setup)
-    text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass")
+    text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass", "Cell In[3]")
     assert text.count("Thread idle-") == 300
     assert "Cell In[3], line 1, in <module>" in main_thread_block(text)
     assert text.index("runs the cell") < text.index("Thread idle-0")
@@ -127,7 +137,7 @@ def test_cell_stuck_inside_an_import(loaded: Kernel, tmp_path) -> None:
         "def top_level():\n    while True:\n        pass\ntop_level()\n"
     )
     code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport never_finishes"
-    text, _, msg_id = dump_of_hang(loaded, code)
+    text, _, msg_id = dump_of_hang(loaded, code, "in top_level")
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in <module>" in block
     assert 'never_finishes.py", line 2, in top_level' in block
@@ -144,7 +154,7 @@ async def background():
 helper = asyncio.ensure_future(background())
 await fetch_forever(asyncio.Queue())
 """
-    text, html, _ = dump_of_hang(loaded, code)
+    text, html, _ = dump_of_hang(loaded, code, "in background")
     block = main_thread_block(text)
     assert "asyncio task" in block
     assert "Cell In[2], line 7, in <module>" in block
@@ -168,7 +178,7 @@ threading.Thread(target=run_loop, name="service-loop", daemon=True).start()
 import time
 time.sleep(10**6)
 """
-    text, _, msg_id = dump_of_hang(loaded, code)
+    text, _, msg_id = dump_of_hang(loaded, code, "in poll_service")
     service = text[text.index("Thread service-loop") :]
     assert "asyncio task" in service and "in poll_service" in service
     loaded.interrupt_and_check(msg_id)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from harness import KERNEL_NAME
+from harness import BARE_KERNEL_NAME, KERNEL_NAME
 from ipysigtrace.snapshot import StackSnapshot
 
 from .api import dump, status_of
@@ -24,8 +24,9 @@ def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"ipysigtrace": True}}}
 
 
-async def start_kernel(jp_fetch: Any) -> str:
-    body = json.dumps({"name": KERNEL_NAME})
+async def start_kernel(jp_fetch: Any, name: str = KERNEL_NAME) -> str:
+    """A kernel the server starts; KERNEL_NAME loads ipysigtrace by itself (installed)."""
+    body = json.dumps({"name": name})
     response = await jp_fetch("api", "kernels", method="POST", body=body)
     return json.loads(response.body)["id"]
 
@@ -82,7 +83,7 @@ async def test_unknown_kernel_is_404(jp_fetch: Any) -> None:
 async def test_kernel_without_ipysigtrace_is_409_and_survives(
     jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    kernel_id = await start_kernel(jp_fetch)
+    kernel_id = await start_kernel(jp_fetch, BARE_KERNEL_NAME)
     client = await client_for(jp_serverapp, kernel_id)
     try:
         status = await status_of(jp_fetch, kernel_id)
@@ -98,8 +99,7 @@ async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_server
     kernel_id = await start_kernel(jp_fetch)
     client = await client_for(jp_serverapp, kernel_id)
     try:
-        await run(client, "%load_ext ipysigtrace")
-        status = await status_of(jp_fetch, kernel_id)
+        status = await status_of(jp_fetch, kernel_id)  # never told to load anything
         assert status == {
             "kernel_id": kernel_id,
             "loaded": True,
@@ -142,7 +142,6 @@ async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_servera
     kernel_id = await start_kernel(jp_fetch)
     client = await client_for(jp_serverapp, kernel_id)
     try:
-        await run(client, "%load_ext ipysigtrace")
         status = await status_of(jp_fetch, kernel_id)
         assert status["can_raw"] is True
         code = "import itertools\ndef native():\n    return sum(itertools.repeat(1))\nnative()"
@@ -167,7 +166,6 @@ async def test_locals_and_a_bad_body(jp_fetch: Any, jp_serverapp: Any) -> None:
     kernel_id = await start_kernel(jp_fetch)
     client = await client_for(jp_serverapp, kernel_id)
     try:
-        await run(client, "%load_ext ipysigtrace")
         client.execute("def wait(seconds):\n    import time\n    time.sleep(seconds)\nwait(30)")
         await asyncio.sleep(0.5)
         response = await jp_fetch(

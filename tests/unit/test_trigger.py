@@ -1,8 +1,14 @@
-"""The trigger and the watcher with real signals, in this process (pytest's main thread)."""
+"""The trigger and the watcher with real signals, in this process (pytest's main thread).
+
+The main thread blocks the dump signal once the trigger is installed (a dump must not cut
+short the cell's system calls), so signals are sent to the process, as ``kill`` does, and
+the kernel hands them to the watcher. ``signal.raise_signal`` would target the main thread.
+"""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import threading
@@ -47,7 +53,7 @@ def running() -> Iterator[tuple[SignalTrigger, Watcher, Recorder]]:
 
 def test_a_real_signal_makes_one_dump(running: tuple[SignalTrigger, Watcher, Recorder]) -> None:
     _, watcher, recorder = running
-    signal.raise_signal(signal.SIGUSR2)
+    os.kill(os.getpid(), signal.SIGUSR2)
     assert recorder.arrived.wait(2)
     reason, snapshot = recorder.snapshots[0]
     assert reason == "signal"
@@ -63,7 +69,7 @@ def test_requests_and_storms_coalesce(running: tuple[SignalTrigger, Watcher, Rec
     for _ in range(10_000):
         trigger.request()
     for _ in range(200):
-        signal.raise_signal(signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR2)
     elapsed = time.monotonic() - start
     time.sleep(0.3)
     bound = 2 + (elapsed + 0.3) / MIN_INTERVAL
@@ -88,7 +94,7 @@ def test_uninstall_restores_the_earlier_handler_and_wakeup_fd() -> None:
         recorder = Recorder()
         watcher = Watcher(trigger, recorder)
         watcher.start()
-        signal.raise_signal(signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR2)
         assert recorder.arrived.wait(2)
         assert calls == [signal.SIGUSR2], "the earlier handler still runs"
         signal.signal(signal.SIGUSR1, lambda *a: None)
@@ -164,7 +170,7 @@ def test_the_handler_does_not_wait_without_a_watcher() -> None:
     trigger.install()
     try:
         start = time.perf_counter()
-        signal.raise_signal(signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR2)
         waited = time.perf_counter() - start
         assert waited < 5, "bounded wait"  # generous: this is about not hanging
     finally:
@@ -182,7 +188,10 @@ def test_a_taken_wakeup_fd_still_gets_a_dump(
     os.set_blocking(theirs_write, False)
     ours = signal.set_wakeup_fd(theirs_write)
     try:
-        signal.raise_signal(signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR2)
+        # The C handler wrote to their fd; their event loop wakes on it and the main thread
+        # runs Python again, which runs our handler, which sends the request itself.
+        assert select.select([theirs_read], [], [], 2)[0]
         assert recorder.arrived.wait(2), "the handler sent the request itself"
         assert os.read(theirs_read, 16) == bytes((signal.SIGUSR2,)), "their byte is theirs"
         assert trigger.still_owned() == (True, "other"), "their fd stays in place"
@@ -197,12 +206,21 @@ def test_a_taken_wakeup_fd_still_gets_a_dump(
 def test_a_wakeup_fd_nobody_holds_is_taken_back(
     running: tuple[SignalTrigger, Watcher, Recorder],
 ) -> None:
-    """asyncio's remove_signal_handler leaves no wakeup fd at all."""
+    """asyncio's remove_signal_handler leaves no wakeup fd at all.
+
+    The C handler then writes no byte, and the signal, blocked on the main thread, wakes
+    nothing there: the handler sends the request itself as soon as the main thread runs
+    Python again (a blocked cell gets its dump when the call returns; each cell's start
+    takes the fd back too).
+    """
     trigger, _, recorder = running
     signal.set_wakeup_fd(-1)
     assert trigger.still_owned() == (True, "ours"), "taken back when the status is asked"
     signal.set_wakeup_fd(-1)
-    signal.raise_signal(signal.SIGUSR2)
+    os.kill(os.getpid(), signal.SIGUSR2)
+    deadline = time.monotonic() + 5
+    while not recorder.arrived.is_set() and time.monotonic() < deadline:
+        pass  # Python runs on the main thread, so the handler does
     assert recorder.arrived.wait(2)
     assert trigger.previous_wakeup_fd == -1, "what was there before is gone"
     assert signal.set_wakeup_fd(trigger._write_fd, warn_on_full_buffer=False) == (
@@ -210,6 +228,6 @@ def test_a_wakeup_fd_nobody_holds_is_taken_back(
     ), "taken back by the handler"
     recorder.arrived.clear()
     time.sleep(MIN_INTERVAL * 2)
-    signal.raise_signal(signal.SIGUSR2)  # the next one goes the usual way
+    os.kill(os.getpid(), signal.SIGUSR2)  # the next one goes the usual way
     assert recorder.arrived.wait(2)
     assert [reason for reason, _ in recorder.snapshots] == ["signal", "signal"]
