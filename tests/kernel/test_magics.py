@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -222,3 +223,23 @@ frame_with_locals()
 def test_bad_locals_mode(loaded: Kernel) -> None:
     reply = loaded.execute("%stackdump --locals=eval")
     assert "invalid choice" in reply.stderr and "Traceback" not in reply.stderr
+
+
+def test_a_real_time_signal(loaded: Kernel, tmp_path) -> None:
+    moved = loaded.execute("%config IPySigTrace.signal = 'SIGRTMIN+1'")
+    assert "SIGRTMIN+1 handler and watcher installed" in moved.stdout, moved.stderr
+    assert f"kill -RTMIN+1 {loaded.pid}" in moved.stdout
+    assert "signal SIGRTMIN+1" in loaded.execute("%stackdump --status").stdout
+    flag = tmp_path / "done"
+    msg_id = loaded.submit(
+        f"import os, time\nprint('started', flush=True)\n"
+        f"while not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)"
+    )
+    loaded.wait_for(msg_id, "stream")  # the cell runs
+    loaded.signal(signal.SIGRTMIN + 1)
+    dump = loaded.wait_for_display(msg_id, timeout=30)
+    assert "(signal)" in dump["text/plain"] and "runs the cell" in dump["text/plain"]
+    flag.touch()
+    assert loaded.collect(msg_id).status == "ok"
+    refused = loaded.execute("%config IPySigTrace.signal = 'SIGALRM'")
+    assert "SIGALRM cannot be used for stack dumps: timers use it" in refused.stderr
