@@ -10,13 +10,16 @@
 no answer comes in time and the kernel runs here, it sends the raw signal, and only if the
 kernel catches it (/proc/PID/status), and shows faulthandler's raw dump. It never signals a
 process that has not installed the handler. Exit codes: 0 done, 2 usage or unknown
-kernel, 3 ipysigtrace not loaded there, 4 no such process, 5 unreadable connection file,
-6 no answer in time, 7 no permission.
+kernel, 3 ipysigtrace not loaded there, 4 no such process (or the kernel is gone), 5
+unreadable connection file, 6 no answer in time, 7 no permission, 8 an answer that is not
+a snapshot. Every failure is one line on stderr; what a kernel sends is shown escaped
+(``render.common.printable``), so it cannot drive the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import itertools
 import json
@@ -24,11 +27,12 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
-USAGE, NOT_LOADED, NO_PROCESS, UNREADABLE, NO_ANSWER, NO_PERMISSION = 2, 3, 4, 5, 6, 7
+USAGE, NOT_LOADED, NO_PROCESS, UNREADABLE, NO_ANSWER, NO_PERMISSION, BAD_ANSWER = range(2, 9)
 STARTUP_NAME = "00-ipysigtrace-autoload.py"
 STARTUP_TEXT = """\
 # Written by `ipysigtrace autoload enable`; `ipysigtrace autoload disable` removes it.
@@ -80,6 +84,16 @@ def connection_file_of(pid: int) -> str | None:
     return found[0] if found else None
 
 
+def has_ended(pid: int) -> bool:
+    """True for a process that has exited but is still listed: a zombie (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except OSError:
+        return not os.path.exists(f"/proc/{pid}")
+    # "pid (name) state ...": the name may hold spaces and parentheses.
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
+
+
 def connection_files() -> list[str]:
     return sorted(glob.glob(os.path.join(runtime_dir(), "kernel-*.json")))
 
@@ -94,6 +108,8 @@ def resolve(target: str) -> tuple[str | None, int | None]:
         pid = int(target)
         if not os.path.exists(f"/proc/{pid}"):
             raise Failure(NO_PROCESS, f"no process {pid}")
+        if has_ended(pid):
+            raise Failure(NO_PROCESS, f"process {pid} has ended (its parent has not reaped it)")
         return connection_file_of(pid), pid
     if os.path.sep in target or target.endswith(".json"):
         if not os.access(target, os.R_OK):
@@ -157,18 +173,25 @@ def command_list(args: argparse.Namespace) -> int:
     if not files:
         print(f"no running kernels in {runtime_dir()}")
         return 0
+    from .render.common import printable
+
     print(f"{'KERNEL':38} {'PID':>7}  IPYSIGTRACE  CELL")
     for path in files:
         pid = kernel_pid(path)
         answer = ask(path, "status", args.timeout) if pid or args.remote else None
-        loaded = "loaded" if answer else ("no answer" if pid else "?")
+        loaded = "loaded" if answer else ("no answer" if pid else "no process")
+        seconds = answer.get("cell_seconds") if answer else None
         cell = "-"
-        if answer and answer.get("cell_seconds") is not None:
-            cell = f"busy for {answer['cell_seconds']:.0f} s"
+        if _is_seconds(seconds):
+            cell = f"busy for {seconds:.0f} s"
         elif answer:
             cell = "idle"
-        print(f"{kernel_id_of(path):38} {pid or '-':>7}  {loaded:11}  {cell}")
+        print(f"{printable(kernel_id_of(path)):38} {pid or '-':>7}  {loaded:11}  {cell}")
     return 0
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def command_dump(args: argparse.Namespace) -> int:
@@ -182,16 +205,19 @@ def command_dump(args: argparse.Namespace) -> int:
     rounds = 0
     while True:
         data = dump_once(args, connection, pid)
-        if args.json:
-            print(json.dumps(data, indent=1), flush=True)
-        else:
+        try:
             full = StackSnapshot.from_dict(data)
+        except ValueError as exc:
+            raise Failure(BAD_ANSWER, f"the answer is not a stack snapshot: {exc}") from None
+        if args.json:
+            print(json.dumps(data, indent=1), flush=True)  # JSON escapes control characters
+        else:
             shown, unchanged = changed_threads(full, previous) if previous else (full, 0)
             previous = {t.ident: signature(t) for t in full.threads}
-            out = text.render(shown, ViewOptions(show_machinery=args.all))
+            out = text.render(shown, ViewOptions(show_machinery=args.all), ansi=color)
             if unchanged:
                 out += f"({unchanged} thread{'s' if unchanged != 1 else ''} where they were)\n"
-            print(colorize(out) if color else out, end="", flush=True)
+            print(out, end="", flush=True)
         rounds += 1
         if args.watch is None or (args.count and rounds >= args.count):
             return 0
@@ -214,38 +240,39 @@ def changed_threads(snapshot: Any, previous: dict[int, tuple]) -> tuple[Any, int
     return replace(snapshot, threads=moved), len(snapshot.threads) - len(moved)
 
 
-def colorize(text: str) -> str:
-    """Bold headings, cell frames in blue, source in the terminal's default, folds dimmed."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith(("Stacks of process", "Thread ")):
-            line = f"\033[1m{line}\033[0m"
-        elif line.startswith("  Cell In["):
-            line = f"\033[1;34m{line}\033[0m"
-        elif line.lstrip().startswith("[..."):
-            line = f"\033[2m{line}\033[0m"
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
 def dump_once(args: argparse.Namespace, connection: str | None, pid: int | None) -> dict:
     """One snapshot: the control channel first, then the raw dump of a local kernel."""
     data = None
+    refused = ""  # what a kernel that answered without a snapshot said
     if connection is not None:
         locals_ = "repr" if args.locals == "repr" else args.locals is not None
         answer = ask(connection, "dump", args.timeout, locals=locals_)
-        data = answer.get("snapshot") if answer and answer.get("status") == "ok" else None
+        if answer is not None and answer.get("status") == "ok" and "snapshot" in answer:
+            data = answer["snapshot"]
+        elif answer is not None:
+            message = answer.get("message")
+            refused = message if isinstance(message, str) else "an answer without a snapshot"
     if data is None and pid is not None:
         data = raw_dump(pid, args.timeout)
-        if data is None:
-            from .procinfo import catches
+    if data is None and refused:
+        raise Failure(BAD_ANSWER, f"{args.kernel} answered without a snapshot: {refused[:200]}")
+    if data is None and pid is not None:
+        from .procinfo import catches
 
-            if not catches(pid, signal.SIGUSR2):
-                raise Failure(
-                    NOT_LOADED,
-                    f"process {pid} has not loaded ipysigtrace (run %load_ext ipysigtrace "
-                    "in it); it was not signalled",
-                )
+        if has_ended(pid):
+            raise Failure(NO_PROCESS, f"process {pid} has ended")
+        if not catches(pid, signal.SIGUSR2):
+            raise Failure(
+                NOT_LOADED,
+                f"process {pid} has not loaded ipysigtrace (run %load_ext ipysigtrace "
+                "in it); it was not signalled",
+            )
+    if data is None and pid is None and connection is not None:
+        raise Failure(
+            NO_PROCESS,
+            f"kernel {args.kernel} is gone: no process here runs it and it did not answer "
+            f"within {args.timeout:g} s (its connection file is left; or it runs elsewhere)",
+        )
     if data is None:
         raise Failure(NO_ANSWER, f"no answer from {args.kernel} within {args.timeout:g} s")
     return data
@@ -280,13 +307,37 @@ def command_demo(args: argparse.Namespace) -> int:
     return demo()
 
 
+def seconds_between(least: float, most: float) -> Callable[[str], float]:
+    """An argparse type: a number of seconds in [least, most]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not least <= value <= most:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not between {least:g} and {most:g} s")
+        return value
+
+    return parse
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="ipysigtrace", description="Every thread's stack of a running Jupyter kernel."
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="running kernels of this user")
-    listing.add_argument("--timeout", type=float, default=0.5, help="seconds to wait per kernel")
+    listing.add_argument(
+        "--timeout", type=seconds_between(0.01, 600), default=0.5, help="seconds to wait per kernel"
+    )
     listing.add_argument(
         "--remote", action="store_true", help="also ask kernels whose process is not local"
     )
@@ -298,14 +349,19 @@ def parser() -> argparse.ArgumentParser:
     dump.add_argument("--json", action="store_true", help="the snapshot JSON instead of text")
     dump.add_argument("--all", action="store_true", help="also the kernel's own frames and threads")
     dump.add_argument("--locals", nargs="?", const="safe", choices=("safe", "repr"))
-    dump.add_argument("--timeout", type=float, default=2.0, help="seconds before the raw dump")
+    dump.add_argument(
+        "--timeout",
+        type=seconds_between(0.01, 600),
+        default=2.0,
+        help="seconds before the raw dump",
+    )
     dump.add_argument(
         "--watch",
-        type=float,
+        type=seconds_between(0.2, 86400),
         metavar="N",
         help="dump again every N seconds, showing only the threads that moved (Ctrl-C stops)",
     )
-    dump.add_argument("--count", type=int, default=0, help="with --watch: stop after this many")
+    dump.add_argument("--count", type=count, default=0, help="with --watch: stop after this many")
     dump.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     dump.set_defaults(run=command_dump)
     autoload = commands.add_parser("autoload", help="load ipysigtrace in every new kernel")
@@ -318,15 +374,31 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ipysigtrace`` command."""
+    # A name the terminal's encoding lacks shows as an escape, never as a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
     except Failure as failure:
-        print(f"ipysigtrace: {failure}", file=sys.stderr)
-        return failure.code
+        return fail(failure.code, str(failure))
     except PermissionError as exc:
-        print(f"ipysigtrace: permission denied: {exc.filename or exc}", file=sys.stderr)
-        return NO_PERMISSION
+        return fail(NO_PERMISSION, f"permission denied: {exc.filename or exc}")
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `ipysigtrace dump K | head`: the reader has gone
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def fail(code: int, message: str) -> int:
+    """One line on stderr, its text escaped: parts of it come from kernels and file names."""
+    from .render.common import printable
+
+    print(f"ipysigtrace: {printable(message)}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -22,27 +22,42 @@ from dataclasses import dataclass, field
 from .snapshot import StackSnapshot
 
 DEFAULT_INTERVAL = 2.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$", re.I)
-_UNIT = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+# Bounds of what a user may ask for. Longer than a week is a typo (and a timer that far
+# off overflows what the watcher can wait for); a live view updated more often than twice a
+# second sends more than anyone can read, and a watchdog limit under a second dumps under
+# every cell.
+LONGEST = 7 * 24 * 3600.0
+SHORTEST_LIVE_INTERVAL = 0.5
+SHORTEST_WATCHDOG = 1.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", re.I)
+_UNIT = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """'10m', '30s', '1.5h', '250ms' or a number of seconds -> seconds (> 0)."""
+    """'10m', '30s', '1.5h', '250ms', '2d' or a number of seconds -> seconds, > 0 and at most
+    LONGEST; ValueError with a message for the user otherwise."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"{text!r} is not a duration such as 30s, 10m or 2h")
     unit = match.group(2).lower() if match.group(2) else None
-    return float(match.group(1)) * _UNIT[unit]
+    seconds = float(match.group(1)) * _UNIT[unit]
+    if seconds > LONGEST:
+        raise ValueError(f"{text.strip()} is too long: durations go up to a week (168 h)")
+    return seconds
 
 
 def say_duration(seconds: float) -> str:
-    """'3 min 12 s', '45 s', '2 h 5 min'."""
+    """'3 min 12 s', '45 s', '0.5 s', '2 h 5 min', '7 d 0 h'."""
+    if seconds < 10 and seconds != int(seconds):
+        return f"{seconds:.1f} s"
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """``%stackdump``: every thread's stack, on demand, from a cell.
 
 The magic does no formatting of its own: it captures, filters, calls a renderer and
-displays one bundle. Wrong options raise IPython's UsageError, which IPython shows as one
-line, without a traceback.
+displays one bundle. Wrong options raise IPython's UsageError, which IPython shows without a
+traceback: one line that says what is wrong (followed by the usage when an option is
+unknown or malformed). Durations are bounded (``live.LONGEST``, a week); a live interval
+or a watchdog limit below its least is raised to it, with a line that says so.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .live import parse_duration, say_duration
+from .live import SHORTEST_LIVE_INTERVAL, SHORTEST_WATCHDOG, parse_duration, say_duration
 from .render import FORMATS, ViewOptions, bundle, render
+from .render.common import printable
 from .snapshot import StackSnapshot
 
 
@@ -79,13 +82,14 @@ class StackDumpMagics(Magics):
         const="2s",
         metavar="INTERVAL",
         help="Show a view that the watcher keeps updating while a cell runs (every 2 s by "
-        "default, e.g. --live 5s) and at once after every dump; `--live off` stops it.",
+        "default, e.g. --live 5s; 0.5 s at least) and at once after every dump; `--live off` "
+        "stops it.",
     )
     @argument(
         "--after",
         metavar="DURATION",
-        help="Watchdog: dump under any cell that runs longer than DURATION (e.g. 10m), then "
-        "again after twice as long, and so on; `--after off` stops it.",
+        help="Watchdog: dump under any cell that runs longer than DURATION (e.g. 10m; from 1 s "
+        "to a week), then again after twice as long, and so on; `--after off` stops it.",
     )
     @line_magic
     def stackdump(self, line: str = "") -> None:
@@ -100,7 +104,7 @@ class StackDumpMagics(Magics):
             %stackdump worker-* --limit 5   # threads named worker-..., 5 frames each
             %stackdump --format json -o dump.json
         """
-        args = parse_argstring(self.stackdump, line)
+        args = self._parse(line)
         if args.limit is not None and args.limit < 0:
             raise UsageError("--limit must be 0 or more")
         if args.status:
@@ -137,12 +141,25 @@ class StackDumpMagics(Magics):
         else:
             display(bundle(snapshot, options), raw=True)
 
+    def _parse(self, line: str) -> Any:
+        """The options, or a UsageError: one line that says what is wrong, then the usage."""
+        hint = "%stackdump? explains each option"
+        try:
+            return parse_argstring(self.stackdump, line)
+        except UsageError as exc:
+            # IPython's formatter lays the usage out as reST ("::", indented): one line here.
+            usage = " ".join(self.stackdump.parser.format_usage().replace("::", "").split())
+            usage = usage.removeprefix("usage: ")
+            raise UsageError(f"{exc}\nusage: {usage}\n{hint}") from None
+        except ValueError as exc:  # from shlex: a quote not closed, a backslash at the end
+            raise UsageError(f"cannot read the options: {str(exc).lower()}; {hint}") from None
+
     def _watchdog(self, value: str) -> None:
         if value == "off":
             self.extension.set_watchdog(None)
             print("ipysigtrace: watchdog off")
             return
-        seconds = _duration(value)
+        seconds = _duration(value, "--after", SHORTEST_WATCHDOG)
         self.extension.set_watchdog(seconds)
         first = say_duration(seconds)
         print(
@@ -157,7 +174,7 @@ class StackDumpMagics(Magics):
             return
         if self.extension.kernel is None:
             raise UsageError("--live needs a Jupyter front end; in a terminal use the signal")
-        interval = _duration(value)
+        interval = _duration(value, "--live", SHORTEST_LIVE_INTERVAL)
         try:
             from .widget import LiveStacks
         except ImportError:
@@ -170,11 +187,18 @@ class StackDumpMagics(Magics):
         display(view)
 
 
-def _duration(value: str) -> float:
+def _duration(value: str, option: str, shortest: float) -> float:
+    """A duration for ``option``, at least ``shortest`` (and saying so when raised to it)."""
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{option}: {exc}") from None
+    if seconds < shortest:
+        print(
+            f"ipysigtrace: {option} {value.strip()} is too short; using {shortest:g} s, the least"
+        )
+        seconds = shortest
+    return seconds
 
 
 def _select(snapshot: StackSnapshot, patterns: list[str]) -> StackSnapshot:
@@ -188,8 +212,8 @@ def _select(snapshot: StackSnapshot, patterns: list[str]) -> StackSnapshot:
 
     chosen = [t for t in snapshot.threads if matches(t)]
     if not chosen:
-        names = ", ".join(t.name for t in snapshot.threads)
-        raise UsageError(f"no thread matches {' '.join(patterns)}; threads: {names}")
+        names = printable(", ".join(t.name for t in snapshot.threads))
+        raise UsageError(f"no thread matches {printable(' '.join(patterns))}; threads: {names}")
     return replace(snapshot, threads=chosen)
 
 

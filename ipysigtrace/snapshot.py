@@ -45,13 +45,18 @@ null when not captured.
 first of them being line ``context_start``.
 ``cell_id`` is the front end's id of the cell a ``cell`` frame comes from, when the front end
 sent one (JupyterLab and Notebook 7 do), so a view can jump to that cell; else "".
-Unknown keys are ignored when reading, so later versions may add fields.
+Unknown keys are ignored when reading, so later versions may add fields. Everything else is
+checked (``from_dict``): a snapshot comes from another process, which may be buggy or
+hostile, so a field of the wrong type, at any depth, makes the whole snapshot unreadable
+with a ValueError that names the field, never a TypeError in a renderer later.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT = "ipysigtrace.snapshot"
@@ -147,42 +152,165 @@ class StackSnapshot:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StackSnapshot:
-        """Read the JSON form; raises ValueError for anything that is not one."""
+    def from_dict(cls, data: Any) -> StackSnapshot:
+        """Read the JSON form; raises ValueError, naming the field, for anything that is not one."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not an ipysigtrace snapshot")
         version = data.get("version")
-        if not isinstance(version, int) or version > VERSION:
+        if not _is_int(version) or not 1 <= version <= VERSION:
             raise ValueError(f"unsupported snapshot version {version!r} (this reads {VERSION})")
-
-        def frames(items: list[dict[str, Any]]) -> list[FrameRecord]:
-            return [FrameRecord(**_known(FrameRecord, f)) for f in items]
-
-        threads = [
-            ThreadStack(
-                **_known(ThreadStack, t, skip={"frames", "tasks"}),
-                frames=frames(t.get("frames", [])),
-                tasks=[
-                    TaskStack(
-                        **_known(TaskStack, k, skip={"frames"}), frames=frames(k.get("frames", []))
-                    )
-                    for k in t.get("tasks", [])
-                ],
-            )
-            for t in data.get("threads", [])
-        ]
-        return cls(**_known(cls, data, skip={"threads"}), threads=threads)
+        return _read(cls, data, "snapshot")
 
     @classmethod
     def from_json(cls, text: str) -> StackSnapshot:
-        """Read the JSON text."""
-        return cls.from_dict(json.loads(text))
+        """Read the JSON text; raises ValueError for anything that is not a snapshot."""
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("not an ipysigtrace snapshot: nested too deeply") from None
+        return cls.from_dict(data)
 
     def thread(self, ident: int) -> ThreadStack | None:
         """The thread with this ident, if it was captured."""
         return next((t for t in self.threads if t.ident == ident), None)
 
 
-def _known(cls: type, data: dict[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> dict:
-    names = {f.name for f in fields(cls)} - set(skip)
-    return {k: v for k, v in data.items() if k in names}
+# -- reading the JSON form ---------------------------------------------------------------
+
+Check = Callable[[Any, str], Any]
+REQUIRED = object()
+# Integers in a snapshot are PIDs, thread idents and line numbers: 64 bits hold them all,
+# and a renderer must never meet an int too long to print.
+_INT_LIMIT = 2**64
+# time.localtime and strftime accept these on every platform we run on (to the year 9999).
+_LATEST_TIME = 253402300799.0
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _wrong(where: str, wanted: str, value: Any) -> ValueError:
+    return ValueError(f"{where}: expected {wanted}, got {type(value).__name__}")
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _wrong(where, "a string", value)
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong(where, "true or false", value)
+    return value
+
+
+def _int_from(least: int) -> Check:
+    def check(value: Any, where: str) -> int:
+        if not _is_int(value):
+            raise _wrong(where, "an integer", value)
+        if not least <= value < _INT_LIMIT:
+            raise ValueError(f"{where}: {value} is out of range")
+        return value
+
+    return check
+
+
+_int = _int_from(-_INT_LIMIT)
+_count = _int_from(0)
+
+
+def _seconds(latest: float) -> Check:
+    def check(value: Any, where: str) -> float:
+        if not (_is_int(value) or isinstance(value, float)):
+            raise _wrong(where, "a number", value)
+        if not (math.isfinite(value) and 0 <= value <= latest):
+            raise ValueError(f"{where}: {value!r} is out of range")
+        return float(value)
+
+    return check
+
+
+def _optional(check: Check) -> Check:
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _list(check: Check) -> Check:
+    def read(value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise _wrong(where, "a list", value)
+        return [check(item, f"{where}[{index}]") for index, item in enumerate(value)]
+
+    return read
+
+
+def _local(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _wrong(where, "an object", value)
+    return {key: _str(value.get(key), f"{where}.{key}") for key in ("name", "type", "value")}
+
+
+def _record(cls: type) -> Check:
+    return lambda value, where: _read(cls, value, where)
+
+
+# Each field: how to check it, and its default when absent (REQUIRED: it must be there).
+_FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
+    FrameRecord: {
+        "filename": (_str, REQUIRED),
+        "lineno": (_count, REQUIRED),
+        "function": (_str, REQUIRED),
+        "line": (_str, ""),
+        "label": (_str, ""),
+        "kind": (_str, "user"),
+        "repeat": (_count, 0),
+        "span": (_int_from(1), 1),
+        "cell_id": (_str, ""),
+        "locals": (_optional(_list(_local)), None),
+        "context": (_optional(_list(_str)), None),
+        "context_start": (_count, 0),
+    },
+    TaskStack: {
+        "name": (_str, REQUIRED),
+        "frames": (_list(_record(FrameRecord)), []),
+        "awaiting": (_str, ""),
+    },
+    ThreadStack: {
+        "ident": (_int, REQUIRED),
+        "name": (_str, REQUIRED),
+        "native_id": (_optional(_int), None),
+        "daemon": (_bool, False),
+        "is_main": (_bool, False),
+        "runs_cell": (_bool, False),
+        "service": (_bool, False),
+        "state": (_str, "running"),
+        "frames": (_list(_record(FrameRecord)), []),
+        "tasks": (_list(_record(TaskStack)), []),
+    },
+    StackSnapshot: {
+        "time": (_seconds(_LATEST_TIME), REQUIRED),
+        "pid": (_int, REQUIRED),
+        "threads": (_list(_record(ThreadStack)), []),
+        "trigger": (_str, "magic"),
+        "kind": (_str, "rich"),
+        "cell_thread": (_optional(_int), None),
+        "freeze_seconds": (_seconds(math.inf), 0.0),
+        "note": (_str, ""),
+    },
+}
+
+
+def _read(cls: type, data: Any, where: str) -> Any:
+    """One record of the JSON form, every field checked; unknown keys are ignored."""
+    if not isinstance(data, dict):
+        raise _wrong(where, "an object", data)
+    values = {}
+    for name, (check, default) in _FIELDS[cls].items():
+        if name in data:
+            values[name] = check(data[name], f"{where}.{name}")
+        elif default is REQUIRED:
+            raise ValueError(f"{where}: {name} is missing")
+        else:
+            values[name] = list(default) if isinstance(default, list) else default
+    return cls(**values)

@@ -6,7 +6,10 @@ a lock that the stuck thread holds. So only values of exact builtin types are fo
 length and depth limits); anything else is shown as its type name and address. A NumPy
 array shows its shape and dtype (C-level attributes, no Python code runs); a pandas
 DataFrame or Series its shape and dtypes (pandas' own code: only exact types, so no
-method of a user subclass runs). Names that look like secrets are masked.
+method of a user subclass runs). What looks like a secret is masked: a local whose name
+looks like one (``password``, ``db_password``, ``api_key``, ...), the value under such a key
+in a dict at any depth shown, the password of a URL (``scheme://user:******@host``), and in
+a user repr, ``password='...'`` or ``'token': ...``.
 
 When the user asks for it (``%stackdump --locals=repr``), ``ReprRunner`` calls the real
 ``repr`` of the other objects, each on a disposable thread with a time limit and a size
@@ -31,7 +34,19 @@ MAX_TEXT = 120
 MAX_ITEMS = 8
 MAX_DEPTH = 2
 MASK = "******"
-SECRET = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential", re.I)
+_SECRET_WORDS = (
+    r"pass(?:word|wd|phrase)?|pwd|secret|token|api_?key|access_?key|private_?key|credential"
+    r"|authori[sz]ation"
+)
+SECRET = re.compile(_SECRET_WORDS, re.I)
+# The password of a URL: scheme://user:PASSWORD@host.
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^/\s@]+@")
+# In a user repr: a secret-looking name, '=' or ':', and the value (quoted, or up to a
+# delimiter): Config(password='x'), {'api_key': 'y'}.
+_NAMED_SECRET = re.compile(
+    rf"""(\w*(?:{_SECRET_WORDS})\w*['"]?\s*[=:]\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s,)}}\]>]+)""",
+    re.I,
+)
 
 _SCALARS = (int, float, complex, bool, type(None))
 _SEQUENCES = ((list, "[]"), (tuple, "()"), (set, "{}"), (frozenset, "frozenset({})"))
@@ -119,11 +134,25 @@ def safe_locals(
         if SECRET.search(name):
             text = MASK
         elif reprs is not None and not _builtin(value):
-            text = reprs(value)
+            text = mask_secrets(reprs(value))
         else:
             text = safe_text(value)
         out.append({"name": name, "type": _type_name(kind), "value": text})
     return out
+
+
+def mask_secrets(text: str) -> str:
+    """A repr's text with URL passwords and ``name=value`` of secret-looking names masked."""
+    text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
+    return _NAMED_SECRET.sub(rf"\1{MASK}", text)
+
+
+def _secret_key(key: Any) -> bool:
+    """A dict key that names a secret (exact str or bytes only: no user ``__eq__`` runs)."""
+    kind = type(key)
+    if kind is bytes:
+        key = key.decode("latin-1")
+    return (kind is str or kind is bytes) and SECRET.search(key) is not None
 
 
 def safe_text(value: Any, depth: int = 0) -> str:
@@ -135,7 +164,10 @@ def safe_text(value: Any, depth: int = 0) -> str:
         except ValueError:  # an int too long to print (sys.set_int_max_str_digits)
             return f"<int of {value.bit_length()} bits>"
     if kind is str or kind is bytes:
-        return _cut(repr(value[: MAX_TEXT + 1])) + (
+        shown = value[: 4 * MAX_TEXT]
+        if kind is str:  # a password in a URL may reach past what is shown: mask it first
+            shown = _URL_PASSWORD.sub(rf"\1{MASK}@", shown)
+        return _cut(repr(shown[: MAX_TEXT + 1])) + (
             f" (len {len(value):,})" if len(value) > MAX_TEXT else ""
         )
     if _brackets(kind) is not None or kind is dict:
@@ -188,7 +220,7 @@ def _container(value: Any, kind: type, depth: int) -> str:
         return f"<{kind.__name__} of {len(value):,}>"
     if kind is dict:
         items = [
-            f"{safe_text(k, depth + 1)}: {safe_text(v, depth + 1)}"
+            f"{safe_text(k, depth + 1)}: {MASK if _secret_key(k) else safe_text(v, depth + 1)}"
             for k, v in list(value.items())[:MAX_ITEMS]
         ]
         open_, close = "{", "}"

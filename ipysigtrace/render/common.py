@@ -1,13 +1,50 @@
-"""What every view shows, decided once: which threads, which frames, what summary."""
+"""What every view shows, decided once: which threads, which frames, what summary.
+
+Also how a string from the kernel becomes safe to show (``printable``): every name, file,
+source line and value comes from code the kernel runs, so any of them can hold bytes that a
+terminal obeys (a thread named ``"\\x1b]2;PWNED\\x07"`` retitles the window) or that
+reorder what a reader sees.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
 
 from ..capture import state_group
 from ..snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+
+# What ``printable`` escapes:
+# - C0 controls (U+0000-U+001F) but TAB, which only moves the cursor forward; a newline too,
+#   unless the caller lays the lines out itself (a repr that spans lines);
+# - DEL and the C1 controls (U+007F-U+009F: U+009B is a one-byte CSI in some terminals);
+# - lone surrogates (a file name that is not valid UTF-8), which cannot even be encoded;
+# - the bidirectional controls of "Trojan Source" (CVE-2021-42574: U+061C, U+200E, U+200F,
+#   U+202A-U+202E, U+2066-U+2069), which show text in another order than it is, and the
+#   line and paragraph separators U+2028 and U+2029, which some viewers break lines at.
+# Other format characters stay (the zero-width joiner builds emoji). The escapes are
+# Python's (\x1b, \u202e); a backslash itself is left alone, so a name that already reads
+# "\x1b" looks the same as one holding ESC: this is for reading, not for parsing back.
+_UNSAFE = r"\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_ESCAPED = re.compile(rf"[{_UNSAFE}\u2028\u2029\n]")
+_ESCAPED_BUT_NEWLINES = re.compile(rf"[{_UNSAFE}\u2028\u2029]")
+_SHORT = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with what a terminal would obey, or a reader misread, escaped (see above)."""
+    if text.isprintable():  # the usual case, in C: every character we escape is unprintable
+        return text
+    pattern = _ESCAPED_BUT_NEWLINES if keep_newlines else _ESCAPED
+    return pattern.sub(_escape, text)
 
 
 @dataclass

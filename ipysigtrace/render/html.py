@@ -2,7 +2,8 @@
 
 It reads the same in JupyterLab, Notebook 7, VS Code and a saved notebook, and folding a
 thread works without the kernel (``<details>``). Every string that comes from the kernel
-goes through ``html.escape`` or pygments, which escapes what it highlights. Styles are
+goes through ``printable`` (control, bidirectional and surrogate characters), then
+``html.escape`` or pygments, which escapes what it highlights. Styles are
 inline so that no stylesheet has to survive a sanitizer.
 
 The pygments lexer and formatter are made when this module is imported, which the
@@ -12,7 +13,7 @@ extension does when it loads: a dump never imports or compiles anything.
 from __future__ import annotations
 
 from functools import lru_cache
-from html import escape
+from html import escape as html_escape
 
 from pygments import highlight
 from pygments.formatters.html import HtmlFormatter
@@ -27,6 +28,7 @@ from .common import (
     hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
+    printable,
     rows,
     shown_tasks,
     shown_threads,
@@ -40,10 +42,15 @@ _LEXER = PythonLexer(stripnl=False, ensurenl=False)
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True)
 
 
+def escape(text: str) -> str:
+    """A kernel string as HTML text: ``printable`` first, then HTML-escaped."""
+    return html_escape(printable(text, keep_newlines=True))
+
+
 @lru_cache(maxsize=4096)
 def _highlighted(line: str) -> str:
     """One source line as highlighted HTML; hundreds of idle threads share a few lines."""
-    return highlight(line, _LEXER, _FORMATTER).rstrip("\n")
+    return highlight(printable(line, keep_newlines=True), _LEXER, _FORMATTER).rstrip("\n")
 
 
 _highlighted("warm = up(1)")  # compiles the lexer's rules now, not during a dump

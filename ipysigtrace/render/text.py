@@ -1,4 +1,10 @@
-"""Plain text, laid out like a Python traceback: pastes well into a bug report."""
+"""Plain text, laid out like a Python traceback: pastes well into a bug report.
+
+Every string from the kernel goes through ``printable`` before it is laid out, so what
+reaches a terminal or a log is text, never a control sequence. With ``ansi=True`` the
+renderer adds its own colour codes around the escaped strings (the command line does):
+headings bold, cell frames blue, folded and hidden rows dimmed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from .common import (
     hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
+    printable,
     rows,
     shown_tasks,
     shown_threads,
@@ -20,44 +27,73 @@ from .common import (
     title,
 )
 
+BOLD, CELL, DIM = "1", "1;34", "2"
 
-def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
-    """The snapshot as text, the running frame of each thread last."""
+
+class _Style:
+    """Wraps escaped text in ANSI SGR codes, or leaves it as it is."""
+
+    def __init__(self, ansi: bool) -> None:
+        self.ansi = ansi
+
+    def __call__(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.ansi and text else text
+
+
+def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bool = False) -> str:
+    """The snapshot as text, the running frame of each thread last; coloured if ``ansi``."""
     options = options or ViewOptions()
+    style = _Style(ansi)
     threads, hidden = shown_threads(snapshot, options)
-    out = [f"{title(snapshot)}: {summary(snapshot)}"]
+    out = [style(BOLD, printable(f"{title(snapshot)}: {summary(snapshot)}"))]
     if snapshot.note:
-        out.append(snapshot.note)
+        out.append(printable(snapshot.note))
     for thread in threads:
         role = ", runs the cell" if thread.runs_cell else ""
         out.append("")
-        out.append(f"Thread {thread_heading(thread)}{role}: {thread.state}")
+        heading = f"Thread {thread_heading(thread)}{role}: {thread.state}"
+        out.append(style(BOLD, printable(heading)))
         if not thread.frames:
             out.append("  (no Python frames)")
-        out += _frames(thread.frames, options, "  ")
+        out += _frames(thread.frames, options, "  ", style)
         tasks, hidden_tasks = shown_tasks(thread, options)
         for task in tasks:
-            out.append(f"  {task_heading(task)}:")
-            out += _frames(task.frames, options, "    ")
+            out.append(f"  {printable(task_heading(task))}:")
+            out += _frames(task.frames, options, "    ", style)
         if hidden_tasks:
-            out.append(f"  {hidden_tasks_text(hidden_tasks)}")
+            out.append(f"  {style(DIM, hidden_tasks_text(hidden_tasks))}")
     if hidden:
         out.append("")
-        out.append(f"({hidden_threads_text(hidden)})")
+        out.append(style(DIM, printable(f"({hidden_threads_text(hidden)})")))
     return "\n".join(out) + "\n"
 
 
-def _frames(frames: list[FrameRecord], options: ViewOptions, indent: str) -> list[str]:
+def _frames(
+    frames: list[FrameRecord], options: ViewOptions, indent: str, style: _Style
+) -> list[str]:
     out = []
     for row in rows(frames, options):
         if isinstance(row, Hidden):
-            out.append(f"{indent}{hidden_text(row)}")
+            out.append(f"{indent}{style(DIM, hidden_text(row))}")
         elif isinstance(row, Fold):
-            out.append(f"{indent}{fold_text(row.first)}")
+            out.append(f"{indent}{style(DIM, printable(fold_text(row.first)))}")
         else:
-            out.append(f"{indent}{row.location}, in {row.function}")
+            where = printable(f"{row.location}, in {row.function}")
+            out.append(f"{indent}{style(CELL, where) if row.kind == 'cell' else where}")
             if row.line:
-                out.append(f"{indent}  {row.line}")
+                out.append(f"{indent}  {printable(row.line)}")
             for local in row.locals or ():
-                out.append(f"{indent}    {local['name']} = {local['value']}  ({local['type']})")
+                out += _local(local, f"{indent}    ")
     return out
+
+
+def _local(local: dict[str, str], indent: str) -> list[str]:
+    """'name = value  (type)'; the lines of a value that spans several, indented under it."""
+    name, kind, value = printable(local["name"]), printable(local["type"]), local["value"]
+    if "\n" not in value:  # the usual case: one line
+        return [f"{indent}{name} = {printable(value)}  ({kind})"]
+    first, *rest = printable(value.replace("\r\n", "\n"), keep_newlines=True).split("\n")
+    pad = " " * (len(name) + 3)
+    lines = [f"{indent}{name} = {first}", *(f"{indent}{pad}{line}" for line in rest)]
+    lines[-1] += f"  ({kind})"
+    return lines

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from harness import Kernel
+from ipysigtrace.snapshot import FORMAT
 
 pytestmark = pytest.mark.kernel
 
 SPIN = "def spin():\n    while True:\n        pass\nspin()"
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ipysigtrace.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    environ = {**os.environ, **env}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environ)
+
+
+def kernel_id(kernel: Kernel) -> str:
+    return os.path.basename(kernel.km.connection_file)[len("kernel-") : -len(".json")]
 
 
 def hang(kernel: Kernel, code: str = SPIN) -> str:
@@ -71,6 +80,13 @@ def test_bad_input(kernel: Kernel, tmp_path) -> None:
             (["dump", str(kernel.pid)], 3, "has not loaded ipysigtrace"),
             (["dump", "/nonexistent/kernel-x.json"], 5, "cannot read the connection file"),
             (["bogus"], 2, "invalid choice"),
+            (["dump", str(kernel.pid), "--watch", "-1"], 2, "-1 is not between 0.2 and 86400 s"),
+            (["dump", str(kernel.pid), "--watch", "0"], 2, "0 is not between 0.2 and 86400 s"),
+            (["dump", str(kernel.pid), "--timeout", "inf"], 2, "inf is not between 0.01 and"),
+            (["dump", str(kernel.pid), "--timeout", "nan"], 2, "nan is not between 0.01 and"),
+            (["dump", str(kernel.pid), "--timeout", "soon"], 2, "'soon' is not a number of"),
+            (["dump", str(kernel.pid), "--count", "-1"], 2, "'-1' is not a whole number"),
+            (["list", "--timeout", "-1"], 2, "-1 is not between 0.01 and 600 s"),
         ]
         if os.geteuid() != 0:  # root reads any file
             cases.append((["dump", str(unreadable)], 5, "cannot read the connection file"))
@@ -115,7 +131,135 @@ def test_watch_shows_only_what_moved_and_color_on_request(loaded: Kernel) -> Non
     assert "in spin" not in rounds[3] and "where they were)" in rounds[3], "the spin did not move"
     assert "\033[" not in done.stdout
     colored = cli("dump", str(loaded.pid), "--color", "always")
-    assert "\033[1;34m  Cell In[2], line 2, in spin\033[0m" in colored.stdout
+    assert "  \033[1;34mCell In[2], line 2, in spin\033[0m" in colored.stdout
     piped = cli("dump", str(loaded.pid))
     assert "\033[" not in piped.stdout, "plain text when piped"
     loaded.interrupt_and_check(msg_id)
+
+
+# Everything a kernel names can hold terminal controls: thread and function names, file
+# names (this one is not even UTF-8), source lines, locals' names and types.
+HOSTILE = """\
+import os, threading
+EVIL = "\\x1b]2;PWNED\\x07\\x9b2J\\u202e"
+path = os.path.join(os.fsdecode(TMP), "\\x1b]0;file\\x07" + os.fsdecode(b"\\xff") + ".py")
+with open(path, "w") as source:
+    source.write("def wait(stop, other):\\n    stop.wait()  # \\x1b[2J\\x1b]2;line\\x07\\n")
+space = {}
+exec(compile(open(path).read(), path, "exec"), space)
+wait = space["wait"]
+wait.__code__ = wait.__code__.replace(co_name=EVIL, co_qualname=EVIL, co_varnames=("stop", EVIL))
+stop = threading.Event()
+other = type(EVIL, (), {})()
+threading.Thread(target=wait, args=(stop, other), name=EVIL + " 日本", daemon=True).start()
+"""
+# What may reach the terminal: no control character but newline and our own colours.
+CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def assert_plain(out: str) -> None:
+    assert not CONTROLS.search(COLOURS.sub("", out)), out
+
+
+def test_kernel_strings_reach_the_terminal_escaped(loaded: Kernel, tmp_path) -> None:
+    loaded.execute(f"TMP = {os.fsencode(tmp_path)!r}\n" + HOSTILE)
+    for color in ("never", "always"):
+        done = cli("dump", str(loaded.pid), "--locals", "--color", color)
+        assert done.returncode == 0, done.stderr
+        assert "Thread \\x1b]2;PWNED\\x07\\x9b2J\\u202e 日本 (ident" in done.stdout
+        assert "/\\x1b]0;file\\x07" in done.stdout  # the not-UTF-8 byte arrives as U+FFFD
+        assert '.py", line 2, in \\x1b]2;PWNED\\x07\\x9b2J\\u202e\n' in done.stdout
+        assert "stop.wait()  # \\x1b[2J\\x1b]2;line\\x07" in done.stdout
+        assert "    \\x1b]2;PWNED\\x07\\x9b2J\\u202e = <\\x1b]2;PWNED" in done.stdout
+        assert_plain(done.stdout)
+    # A terminal whose encoding lacks a character gets an escape, not a traceback.
+    ascii_only = cli("dump", str(loaded.pid), PYTHONIOENCODING="ascii")
+    assert ascii_only.returncode == 0 and "\\u65e5\\u672c" in ascii_only.stdout
+    # The idle dump goes to the server's log (the kernel's stderr) and to this file.
+    idle_file = Path(os.environ["JUPYTER_RUNTIME_DIR"]) / f"ipysigtrace-{loaded.pid}.txt"
+    loaded.signal()
+    deadline = time.monotonic() + 30
+    while "PWNED" not in (idle_file.read_text() if idle_file.exists() else ""):
+        assert time.monotonic() < deadline, "no idle dump"
+        time.sleep(0.05)
+    report = idle_file.read_text()
+    assert "Thread \\x1b]2;PWNED\\x07" in report
+    assert_plain(report)
+
+
+BAD_REPLY = """\
+kernel = get_ipython().kernel
+def bad_reply(stream, ident, parent):
+    kernel.session.send(stream, "ipysigtrace_reply", BAD, parent, ident)
+kernel.control_handlers["ipysigtrace_request"] = bad_reply
+"""
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ({"status": "ok", "snapshot": "text"}, "not a stack snapshot: not an ipysigtrace snapshot"),
+        (
+            {"status": "ok", "snapshot": {"format": FORMAT, "version": True}},
+            "unsupported snapshot version True",
+        ),
+        (
+            {"status": "ok", "snapshot": {"format": FORMAT, "version": 1, "time": 1, "pid": 1,
+                                          "threads": [{"ident": 1, "name": "t", "frames": "f"}]}},
+            "snapshot.threads[0].frames: expected a list, got str",
+        ),
+        (
+            {"status": "ok", "snapshot": {"format": FORMAT, "version": 1, "time": 1, "pid": 1,
+                                          "threads": [{"ident": "1", "name": None}]}},
+            "snapshot.threads[0].ident: expected an integer, got str",
+        ),
+        ({"status": "ok"}, "answered without a snapshot: an answer without a snapshot"),
+        ({"status": "error", "message": "\x1b]2;x\x07boom"}, "without a snapshot: \\x1b]2;x\\x07"),
+    ],
+)  # fmt: skip
+def test_a_malformed_answer_gets_one_line(kernel: Kernel, reply: dict, message: str) -> None:
+    kernel.execute(f"BAD = {reply!r}\n" + BAD_REPLY)
+    for target in (kernel.km.connection_file, str(kernel.pid)):
+        done = cli("dump", target, "--timeout", "10")
+        assert done.returncode == 8, done.stderr
+        assert message in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert_plain(done.stderr)
+        as_json = cli("dump", target, "--json", "--timeout", "10")
+        assert as_json.returncode == 8 and as_json.stdout == ""
+
+
+def state(pid: int) -> str:
+    """The process's state letter in /proc (R, S, Z, ...), or 'gone'."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_a_killed_kernel_is_gone(kernel: Kernel) -> None:
+    pid = kernel.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while state(pid) not in ("Z", "gone"):  # a zombie: its parent has not reaped it
+        assert time.monotonic() < deadline, "the kernel did not die"
+        time.sleep(0.05)
+    assert os.path.exists(kernel.km.connection_file)
+    for target in (kernel_id(kernel)[:8], kernel.km.connection_file):
+        done = cli("dump", target, "--timeout", "1")
+        assert done.returncode == 4, done.stderr
+        assert "is gone: no process here runs it" in done.stderr, done.stderr
+    done = cli("dump", str(pid), "--timeout", "1")
+    assert done.returncode == 4 and f"process {pid} has ended" in done.stderr, done.stderr
+    listing = cli("list")
+    row = next(line for line in listing.stdout.splitlines() if line.startswith(kernel_id(kernel)))
+    assert "no process" in row
+
+
+def test_a_reader_that_goes_away_is_not_an_error(loaded: Kernel) -> None:
+    command = [sys.executable, "-m", "ipysigtrace.cli", "dump", str(loaded.pid)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # like `| head` that has read enough
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and b"Traceback" not in stderr, stderr

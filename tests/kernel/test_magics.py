@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -86,6 +87,17 @@ def test_write_to_file(workers: Kernel, tmp_path) -> None:
         ("--format xml", "invalid choice"),
         ("no-such-thread", "no thread matches no-such-thread"),
         ("-o /nonexistent/dir/x.txt", "cannot write /nonexistent/dir/x.txt"),
+        ("'unbalanced", "cannot read the options: no closing quotation"),
+        ("--limt 5", "unrecognized arguments: --limt"),
+        ("-h", "unrecognized arguments: -h"),
+        ("--after 3000000h", "--after: 3000000h is too long: durations go up to a week (168 h)"),
+        ("--after 9999999999999999999999s", "--after: 9999999999999999999999s is too long"),
+        ("--live 8d", "--live: 8d is too long"),
+        ("--after soon", "--after: 'soon' is not a duration such as 30s, 10m or 2h"),
+        ("--after 1e400", "--after: '1e400' is not a duration"),
+        ("--live=-1s", "--live: '-1s' is not a duration"),
+        ("--after 0", "--after: '0' is not a duration"),
+        ("--limit 99999999999999999999999999 nope", "no thread matches nope"),
     ],
 )
 def test_bad_input_gets_one_clear_message(loaded: Kernel, line: str, message: str) -> None:
@@ -94,6 +106,50 @@ def test_bad_input_gets_one_clear_message(loaded: Kernel, line: str, message: st
     assert "UsageError" in reply.stderr
     assert "Traceback" not in reply.stderr and not reply.errors
     assert loaded.execute("40 + 2").result == "42"
+
+
+def test_a_wrong_option_shows_the_usage(loaded: Kernel) -> None:
+    stderr = loaded.execute("%stackdump --limt 5").stderr
+    first, usage, hint = stderr.strip().splitlines()
+    assert first == "UsageError: unrecognized arguments: --limt"
+    assert usage.startswith("usage: %stackdump [-a] [-l N]") and "[--live [INTERVAL]]" in usage
+    assert hint == "%stackdump? explains each option"
+
+
+def test_thread_names_in_a_message_are_escaped(workers: Kernel) -> None:
+    workers.execute("threading.Thread(target=park, name='\\x1b]2;PWNED\\x07', daemon=True).start()")
+    stderr = workers.execute("%stackdump nothing-like-it").stderr
+    assert "\\x1b]2;PWNED\\x07" in stderr and "\x1b" not in stderr
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_a_live_interval_has_a_least(loaded: Kernel) -> None:
+    reply = loaded.execute("%stackdump --live 1ms")
+    assert "ipysigtrace: --live 1ms is too short; using 0.5 s, the least" in reply.stdout
+    model_id = reply.displays[0][WIDGET_VIEW]["model_id"]
+    cell = loaded.collect(loaded.submit("import time\ntime.sleep(2)"))
+    updates = [
+        m
+        for m in cell.messages
+        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == model_id
+    ]
+    assert 1 <= len(updates) <= 2 / 0.5 + 2, f"{len(updates)} updates in 2 s"
+    loaded.execute("%stackdump --live off")
+
+
+def test_the_watchdog_has_a_least_and_survives_a_refused_limit(loaded: Kernel) -> None:
+    refused = loaded.execute("%stackdump --after 3000000h")
+    assert "too long" in refused.stderr and "Traceback" not in refused.stderr
+    reply = loaded.execute("%stackdump --after 1ms")
+    assert "ipysigtrace: --after 1ms is too short; using 1 s, the least" in reply.stdout
+    msg_id = loaded.submit("import time\ntime.sleep(3)")
+    dump = loaded.wait_for_display(msg_id, timeout=30)  # the watcher is alive: at 1 s
+    assert "Cell In[" in dump["text/plain"]
+    rest = loaded.collect(msg_id)
+    assert len(rest.displays) <= 2, "1 s, then 2 s (and 4 s), not a dump every microsecond"
+    loaded.execute("%stackdump --after off")
 
 
 def test_help(loaded: Kernel) -> None:
@@ -167,3 +223,23 @@ frame_with_locals()
 def test_bad_locals_mode(loaded: Kernel) -> None:
     reply = loaded.execute("%stackdump --locals=eval")
     assert "invalid choice" in reply.stderr and "Traceback" not in reply.stderr
+
+
+def test_a_real_time_signal(loaded: Kernel, tmp_path) -> None:
+    moved = loaded.execute("%config IPySigTrace.signal = 'SIGRTMIN+1'")
+    assert "SIGRTMIN+1 handler and watcher installed" in moved.stdout, moved.stderr
+    assert f"kill -RTMIN+1 {loaded.pid}" in moved.stdout
+    assert "signal SIGRTMIN+1" in loaded.execute("%stackdump --status").stdout
+    flag = tmp_path / "done"
+    msg_id = loaded.submit(
+        f"import os, time\nprint('started', flush=True)\n"
+        f"while not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)"
+    )
+    loaded.wait_for(msg_id, "stream")  # the cell runs
+    loaded.signal(signal.SIGRTMIN + 1)
+    dump = loaded.wait_for_display(msg_id, timeout=30)
+    assert "(signal)" in dump["text/plain"] and "runs the cell" in dump["text/plain"]
+    flag.touch()
+    assert loaded.collect(msg_id).status == "ok"
+    refused = loaded.execute("%config IPySigTrace.signal = 'SIGALRM'")
+    assert "SIGALRM cannot be used for stack dumps: timers use it" in refused.stderr

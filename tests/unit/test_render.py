@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ipysigtrace.render import FORMATS, ViewOptions, render
-from ipysigtrace.snapshot import FrameRecord, StackSnapshot, ThreadStack
+from ipysigtrace.render import FORMATS, ViewOptions, render, text
+from ipysigtrace.render.common import printable
+from ipysigtrace.snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -138,3 +141,93 @@ def test_context_lines_mark_the_current_line() -> None:
     assert len(marked) == 1 and "  11 " in marked[0]
     assert "  10 " in html and "  12 " in html
     assert "<b>'" not in html and "&lt;b&gt;" in html
+
+
+# What no rendered text may contain: the C0 controls but TAB and the newlines of the layout,
+# DEL, C1, lone surrogates, the bidirectional controls and the Unicode line separators.
+UNSAFE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    r"\u2028\u2029]"
+)
+OUR_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+PWNED = "\x1b]2;PWNED\x07"
+
+
+def hostile(s: str, value: str = "v") -> StackSnapshot:
+    """A snapshot in which every string that the kernel provides is ``s``."""
+    local = {"name": s, "type": s, "value": value}
+    frame = FrameRecord(s, 3, s, s, s, "cell", locals=[local], context=[s], context_start=3)
+    task = TaskStack(s, [FrameRecord(s, 4, s, s, kind="user")], awaiting=s)
+    thread = ThreadStack(7, s, 8, state=s, frames=[frame], tasks=[task])
+    service = ThreadStack(9, s, service=True, frames=[FrameRecord(s, 1, s, kind="machinery")])
+    folded = ThreadStack(10, s, frames=[FrameRecord(s, 2, s, s, repeat=5)])
+    return StackSnapshot(0.0, 1, [thread, service, folded], s, s, 7, note=s)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (PWNED, "\\x1b]2;PWNED\\x07"),
+        ("\x9b31mred", "\\x9b31mred"),  # the one-byte CSI
+        ("a\rb\x7f\x00", "a\\rb\\x7f\\x00"),
+        ("one\ntwo", "one\\ntwo"),
+        ("caf\udce9.py", "caf\\udce9.py"),  # a file name that is not UTF-8
+        ("admin\u202e\u2066txt.exe", "admin\\u202e\\u2066txt.exe"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("tab\tok, Grüße, 日本, 👩\u200d💻", "tab\tok, Grüße, 日本, 👩\u200d💻"),
+        ("already \\x1b", "already \\x1b"),
+    ],
+)
+def test_printable(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+    assert printable(raw, keep_newlines=True) == shown.replace("\\n", "\n")
+
+
+def test_printable_escapes_exactly_the_documented_characters() -> None:
+    """Every code point: escaped if and only if it is in UNSAFE (or is a newline)."""
+    for code in range(0x110000):
+        char = chr(code)
+        escaped = printable(char) != char
+        assert escaped == (char == "\n" or UNSAFE.match(char) is not None), hex(code)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(min_size=1))
+def test_text_from_the_kernel_reaches_the_terminal_as_text(s: str) -> None:
+    base = len(text.render(hostile("x"), ViewOptions(show_machinery=True)).splitlines())
+    for ansi in (False, True):
+        out = text.render(hostile(s), ViewOptions(show_machinery=True), ansi=ansi)
+        if ansi:
+            out = OUR_COLOURS.sub("", out)
+        assert not UNSAFE.search(out)
+        out.encode("utf-8")  # no lone surrogate left to fail the write
+        assert len(out.splitlines()) == base, "a name cannot add lines or fake a heading"
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.text(min_size=1))
+def test_html_from_the_kernel_is_escaped_text(s: str) -> None:
+    out = render(hostile(s), "html", ViewOptions(show_machinery=True))
+    assert not UNSAFE.search(out)
+    out.encode("utf-8")
+    assert set(re.findall(r"<([a-z]+)", out)) <= {
+        "div", "details", "summary", "b", "i", "span", "pre", "table", "tr", "td",
+    }  # fmt: skip
+
+
+def test_a_value_that_spans_lines_is_laid_out_under_its_name() -> None:
+    out = text.render(hostile("s", value="first\r\nsecond\x1b[2J"))
+    assert "      s = first\n          second\\x1b[2J  (s)\n" in out
+
+
+def test_colours_come_from_the_renderer_around_escaped_text() -> None:
+    out = text.render(hostile(PWNED), ansi=True)
+    assert "\x1b]" not in out and "\x07" not in out
+    assert set(re.findall(r"\x1b\[[0-9;]*m", out)) == {
+        "\x1b[1m",
+        "\x1b[1;34m",
+        "\x1b[2m",
+        "\x1b[0m",
+    }
+    assert "  \x1b[1;34m\\x1b]2;PWNED\\x07, line 3, in \\x1b]2;PWNED\\x07\x1b[0m\n" in out
+    assert "\x1b[" not in text.render(hostile(PWNED))

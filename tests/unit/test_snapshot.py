@@ -1,21 +1,40 @@
-"""The data model and its versioned JSON form."""
+"""The data model and its versioned JSON form, and how it refuses what is not one."""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import fields
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ipysigtrace.snapshot import FORMAT, VERSION, FrameRecord, StackSnapshot, ThreadStack
+from ipysigtrace import snapshot as model
+from ipysigtrace.render import FORMATS, ViewOptions, render
+from ipysigtrace.snapshot import (
+    FORMAT,
+    VERSION,
+    FrameRecord,
+    StackSnapshot,
+    TaskStack,
+    ThreadStack,
+)
 
 
 def sample() -> StackSnapshot:
+    local = {"name": "n", "type": "int", "value": "3"}
     frames = [
         FrameRecord("/k/kernelapp.py", 10, "start", "loop()", kind="machinery"),
-        FrameRecord("/tmp/ipykernel_1/1.py", 4, "dive", "return dive(n - 1)", "Cell In[3]", "cell"),
+        FrameRecord(
+            "/tmp/ipykernel_1/1.py", 4, "dive", "return dive(n - 1)", "Cell In[3]", "cell",
+            locals=[local], context=["def dive(n):", "    return dive(n - 1)"], context_start=3,
+        ),
         FrameRecord("/tmp/ipykernel_1/1.py", 4, "dive", "x", "Cell In[3]", "cell", 4990, 1),
-    ]
-    main = ThreadStack(1, "MainThread", 42, False, True, True, False, "running", frames)
+    ]  # fmt: skip
+    task = TaskStack("Task-1", [FrameRecord("/x.py", 2, "main", "await f")], "Future")
+    main = ThreadStack(1, "MainThread", 42, False, True, True, False, "running", frames, [task])
     other = ThreadStack(2, "IOPub", 43, True, service=True, state="waiting for I/O")
     return StackSnapshot(1.5, 42, [main, other], "signal", "rich", 1, 0.0004, "a note")
 
@@ -34,13 +53,139 @@ def test_unknown_keys_are_ignored_for_later_versions() -> None:
     assert StackSnapshot.from_dict(data) == sample()
 
 
+def test_every_field_is_checked() -> None:
+    for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot):
+        assert set(model._FIELDS[cls]) == {f.name for f in fields(cls)}, cls
+
+
+def snapshot_with(path: tuple[Any, ...], value: Any = None, delete: bool = False) -> dict:
+    data = sample().to_dict()
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return data
+
+
+T0, F1 = ("threads", 0), ("threads", 0, "frames", 1)
+
+
 @pytest.mark.parametrize(
-    "data",
-    [{}, {"format": "other"}, {"format": FORMAT, "version": VERSION + 1}, [], "text"],
+    ("data", "message"),
+    [
+        ({}, "not an ipysigtrace snapshot"),
+        ([], "not an ipysigtrace snapshot"),
+        ("text", "not an ipysigtrace snapshot"),
+        ({"format": "other"}, "not an ipysigtrace snapshot"),
+        (snapshot_with(("version",), VERSION + 1), "unsupported snapshot version 2"),
+        (snapshot_with(("version",), 0), "unsupported snapshot version 0"),
+        (snapshot_with(("version",), -5), "unsupported snapshot version -5"),
+        (snapshot_with(("version",), True), "unsupported snapshot version True"),
+        (snapshot_with(("version",), "1"), "unsupported snapshot version '1'"),
+        (snapshot_with(("version",), 1.0), "unsupported snapshot version 1.0"),
+        (snapshot_with(("version",), delete=True), "unsupported snapshot version None"),
+        (snapshot_with(("time",), "now"), "snapshot.time: expected a number, got str"),
+        (snapshot_with(("time",), math.nan), "snapshot.time: nan is out of range"),
+        (snapshot_with(("time",), 1e300), "snapshot.time: 1e+300 is out of range"),
+        (snapshot_with(("time",), delete=True), "snapshot: time is missing"),
+        (snapshot_with(("pid",), True), "snapshot.pid: expected an integer, got bool"),
+        (snapshot_with(("pid",), 10**30), "snapshot.pid: 1000000000000000000000000000000 is out"),
+        (snapshot_with(("threads",), {"0": {}}), "snapshot.threads: expected a list, got dict"),
+        (snapshot_with(("note",), ["a"]), "snapshot.note: expected a string, got list"),
+        (snapshot_with(("cell_thread",), "1"), "snapshot.cell_thread: expected an integer"),
+        (snapshot_with(T0, "MainThread"), "snapshot.threads[0]: expected an object, got str"),
+        (snapshot_with((*T0, "name"), None), "snapshot.threads[0].name: expected a string"),
+        (snapshot_with((*T0, "name"), delete=True), "snapshot.threads[0]: name is missing"),
+        (snapshot_with((*T0, "daemon"), "no"), "snapshot.threads[0].daemon: expected true or"),
+        (snapshot_with((*T0, "frames"), "f"), "snapshot.threads[0].frames: expected a list"),
+        (snapshot_with((*T0, "tasks", 0, "frames"), {}), "threads[0].tasks[0].frames: expected"),
+        (snapshot_with((*T0, "tasks", 0, "name"), 7), "threads[0].tasks[0].name: expected a str"),
+        (snapshot_with((*F1, "lineno"), "4"), "threads[0].frames[1].lineno: expected an integer"),
+        (snapshot_with((*F1, "lineno"), -1), "threads[0].frames[1].lineno: -1 is out of range"),
+        (snapshot_with((*F1, "span"), 0), "threads[0].frames[1].span: 0 is out of range"),
+        (snapshot_with((*F1, "locals"), {"n": 3}), "threads[0].frames[1].locals: expected a list"),
+        (snapshot_with((*F1, "locals", 0), "n = 3"), "frames[1].locals[0]: expected an object"),
+        (snapshot_with((*F1, "locals", 0, "value"), 3), "locals[0].value: expected a string"),
+        (snapshot_with((*F1, "locals", 0, "type"), delete=True), "locals[0].type: expected a str"),
+        (snapshot_with((*F1, "context", 1), None), "frames[1].context[1]: expected a string"),
+        (snapshot_with((*F1, "function"), delete=True), "frames[1]: function is missing"),
+    ],
 )
-def test_not_a_snapshot(data: object) -> None:
+def test_not_a_snapshot(data: Any, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        StackSnapshot.from_dict(data)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 100_000 + "]" * 100_000, '{"format": NaN}', "1e999"])
+def test_not_json(text: str) -> None:
     with pytest.raises(ValueError):
-        StackSnapshot.from_dict(data)  # type: ignore[arg-type]
+        StackSnapshot.from_json(text)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value: keys of objects and indexes of lists."""
+    out = []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        out.append((*path, key))
+        out += paths(item, (*path, key))
+    return out
+
+
+def kind(value: Any) -> str:
+    """The JSON type of a value, ints apart from floats and booleans."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    return type(value).__name__
+
+
+PLACES = paths(sample().to_dict())
+# Fields that hold a number (an int where a float is expected is fine), and those that may
+# be null.
+NUMBERS = {"time", "freeze_seconds"}
+OPTIONAL = {"native_id", "cell_thread", "locals", "context"}
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.sampled_from(PLACES), JSON, st.booleans())
+def test_any_malformed_snapshot_is_refused_with_a_value_error(
+    path: tuple[Any, ...], value: Any, delete: bool
+) -> None:
+    was = sample().to_dict()
+    for key in path:
+        was = was[key]
+    data = snapshot_with(path, value, delete=delete and isinstance(path[-1], str))
+    try:
+        snapshot = StackSnapshot.from_dict(data)
+    except ValueError:
+        return  # the only error it may raise
+    # Read: the same JSON types where types are fixed, and every view renders it.
+    if not (delete or path[-1] in NUMBERS or path[-1] in OPTIONAL):
+        assert kind(value) == kind(was), f"{path} took {value!r} for a {kind(was)}"
+    for fmt in FORMATS:
+        render(snapshot, fmt, ViewOptions(show_machinery=True))
+    assert StackSnapshot.from_dict(snapshot.to_dict()) == snapshot
 
 
 def test_helpers() -> None:

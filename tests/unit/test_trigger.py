@@ -149,12 +149,59 @@ def test_parse_signal_accepts(value: str | int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "number", "name"),
+    [
+        ("SIGRTMIN+1", signal.SIGRTMIN + 1, "SIGRTMIN+1"),  # the refusal message suggests it
+        ("rtmin+3", signal.SIGRTMIN + 3, "SIGRTMIN+3"),
+        ("SIGRTMAX-2", signal.SIGRTMAX - 2, "SIGRTMAX-2"),
+        (str(signal.SIGRTMIN + 1), signal.SIGRTMIN + 1, "SIGRTMIN+1"),
+        ("SIGRTMIN", signal.SIGRTMIN, "SIGRTMIN"),
+        ("RTMAX", signal.SIGRTMAX, "SIGRTMAX"),
+        ("SIGQUIT", signal.SIGQUIT, "SIGQUIT"),
+    ],
+)
+def test_parse_signal_accepts_real_time_signals(value: str, number: int, name: str) -> None:
+    sig = parse_signal(value)
+    assert int(sig) == number and sig.name == name
+
+
+def test_a_real_time_signal_makes_a_dump() -> None:
+    sig = parse_signal("SIGRTMIN+1")
+    trigger = SignalTrigger(sig)  # type: ignore[arg-type]
+    trigger.install()
+    recorder = Recorder()
+    watcher = Watcher(trigger, recorder)
+    watcher.start()
+    try:
+        signal.raise_signal(sig)
+        assert recorder.arrived.wait(10)
+        assert recorder.snapshots[0][0] == "signal"
+    finally:
+        trigger.uninstall()
+        assert watcher.stop()
+        trigger.close()
+    assert signal.getsignal(sig) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize(
     ("value", "why"),
     [
         ("SIGINT", "interrupt"),
         ("kill", "cannot be caught"),
         ("SIGSTOP", "cannot be caught"),
         ("SIGSEGV", "crashes"),
+        ("SIGALRM", "timers use it"),
+        ("alrm", "timers use it"),
+        ("SIGVTALRM", "sampling profilers use it"),
+        ("SIGPROF", "profilers use it"),
+        ("SIGWINCH", "every resize"),
+        ("SIGPOLL", "asynchronous I/O"),
+        ("SIGPWR", "garbage collectors"),
+        ("SIGTRAP", "debuggers"),
+        ("SIGRTMIN-1", "not a real-time signal: they go from SIGRTMIN to SIGRTMIN+"),
+        ("SIGRTMAX+1", "not a real-time signal"),
+        ("SIGRTMIN+99", "not a real-time signal"),
+        (str(signal.SIGRTMIN - 1), "reserved by the C library"),
         ("nope", "unknown signal"),
         ("1000", "not a signal number"),
         ("", "unknown signal"),

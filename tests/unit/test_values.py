@@ -63,6 +63,37 @@ def test_secrets_are_masked_and_dunders_skipped() -> None:
     assert values == {"password": MASK, "api_key": MASK, "github_token": MASK, "n": "1"}
 
 
+def test_secrets_nested_in_dicts_and_urls_are_masked() -> None:
+    config = {
+        "db": {"host": "h", "db_password": "hunter2", b"api_key": b"k"},
+        "headers": {"Authorization": "Bearer abc"},
+    }
+    url = "postgres://bob:hunter2@db.example.com:5432/x"
+    namespace = {"config": config, "url": url, "DB_PASSWORD": "x", "client_secret": 1, "pwd": 2}
+    shown = safe_locals(namespace)
+    values = {entry["name"]: entry["value"] for entry in shown}
+    assert values["config"] == (
+        "{'db': {'host': 'h', 'db_password': ******, b'api_key': ******}, "
+        "'headers': {'Authorization': ******}}"
+    )
+    assert values["url"] == "'postgres://bob:******@db.example.com:5432/x'"
+    assert values["DB_PASSWORD"] == values["client_secret"] == values["pwd"] == MASK
+    assert "hunter2" not in str(shown) and "abc" not in str(shown)
+
+
+class Settings:
+    def __repr__(self) -> str:
+        return "Settings(user='bob', password='hun\\'ter2', api_token=abc, dsn='https://u:pw@h')"
+
+
+def test_secrets_in_a_user_repr_are_masked() -> None:
+    runner = ReprRunner(timeout=5.0)
+    (shown,) = safe_locals({"settings": Settings()}, reprs=runner.for_dump())
+    assert shown["value"] == (
+        "Settings(user='bob', password=******, api_token=******, dsn='https://u:******@h')"
+    )
+
+
 def test_module_level_leaves_out_the_notebook_bookkeeping() -> None:
     import os
 
