@@ -39,7 +39,7 @@ format: $(VENV)/.done
 	$(VENV)/bin/ruff format ipysigtrace tests scripts
 	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
 
-test: lint $(VENV6)/.done check-package
+test: lint $(VENV6)/.done check-package check-sdist
 	cd labextension && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
@@ -52,6 +52,29 @@ check-package:
 	build/package-check/bin/jupyter labextension list 2>&1 | grep -E "ipysigtrace v[0-9.]+.*enabled.*OK"
 	build/package-check/bin/jupyter server extension list 2>&1 | grep -E "ipysigtrace [0-9.]+.*OK"
 	rm -rf build/package-check
+
+# --- lab-compat: the sdist without node ---
+.PHONY: check-sdist
+
+# The sdist carries the prebuilt lab extension, so installing it needs no node: build it
+# (from a checkout the npm build always runs), then install it into a new venv whose PATH
+# has no node or npm.
+SDIST_CHECK := build/sdist-check
+check-sdist:
+	rm -rf $(SDIST_CHECK)
+	$(PYTHON) -m venv $(SDIST_CHECK)
+	$(SDIST_CHECK)/bin/python -m pip install -q build
+	$(SDIST_CHECK)/bin/python -m build -q --sdist --outdir $(SDIST_CHECK)/dist .
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin; ! command -v node && ! command -v npm
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/python -m pip install -q \
+		$(SDIST_CHECK)/dist/ipysigtrace-*.tar.gz jupyterlab
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/jupyter labextension list 2>&1 \
+		| grep -E "ipysigtrace v[0-9.]+.*enabled.*OK"
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/jupyter server extension list 2>&1 \
+		| grep -E "ipysigtrace [0-9.]+.*OK"
+	rm -rf $(SDIST_CHECK)
+
+# --- end of the lab-compat block ---
 
 latency: $(VENV)/.done
 	$(VENV)/bin/python scripts/latency.py
