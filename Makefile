@@ -39,10 +39,48 @@ format: $(VENV)/.done
 	$(VENV)/bin/ruff format ipysigtrace tests scripts
 	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
 
-test: lint $(VENV6)/.done check-package
+# --- lab-compat: oldest supported front ends, the sdist without node, the core package file ---
+# The browser tests run a second time against the oldest JupyterLab and Notebook that the
+# `lab` extra allows. The venv reuses the lab extension that $(VENV) built from this
+# checkout (SKIP_JUPYTER_BUILDER: no second npm build).
+VENV_LAB_OLDEST := .venv-lab-oldest
+LAB_OLDEST := jupyterlab==4.0.13 notebook==7.0.8
+.PHONY: check-sdist check-lab-core
+
+$(VENV_LAB_OLDEST)/.done: pyproject.toml $(VENV)/.done
+	$(PYTHON) -m venv $(VENV_LAB_OLDEST)
+	$(VENV_LAB_OLDEST)/bin/python -m pip install -q -U pip
+	SKIP_JUPYTER_BUILDER=1 $(VENV_LAB_OLDEST)/bin/python -m pip install -q -e ".[test]" $(LAB_OLDEST)
+	touch $@
+
+# The sdist carries the prebuilt lab extension, so installing it needs no node: build it
+# (from a checkout the npm build always runs), then install it into a new venv whose PATH
+# has no node or npm.
+SDIST_CHECK := build/sdist-check
+check-sdist:
+	rm -rf $(SDIST_CHECK)
+	$(PYTHON) -m venv $(SDIST_CHECK)
+	$(SDIST_CHECK)/bin/python -m pip install -q build
+	$(SDIST_CHECK)/bin/python -m build -q --sdist --outdir $(SDIST_CHECK)/dist .
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin; ! command -v node && ! command -v npm
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/python -m pip install -q \
+		$(SDIST_CHECK)/dist/ipysigtrace-*.tar.gz jupyterlab
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/jupyter labextension list 2>&1 \
+		| grep -E "ipysigtrace v[0-9.]+.*enabled.*OK"
+	PATH=$(CURDIR)/$(SDIST_CHECK)/bin $(SDIST_CHECK)/bin/jupyter server extension list 2>&1 \
+		| grep -E "ipysigtrace [0-9.]+.*OK"
+	rm -rf $(SDIST_CHECK)
+
+# labextension/jupyterlab-4.0.0.core.package.json is JupyterLab 4.0.0's own file, unchanged.
+check-lab-core: $(VENV)/.done
+	$(VENV)/bin/python scripts/lab_core_package.py --check
+# --- end of the lab-compat block ---
+
+test: lint $(VENV6)/.done check-package check-sdist check-lab-core $(VENV_LAB_OLDEST)/.done
 	cd labextension && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
+	$(VENV_LAB_OLDEST)/bin/python -m pytest tests/browser -q -p no:cacheprovider
 
 # `pip install .` into a new virtual environment must leave both extensions enabled and OK.
 check-package:

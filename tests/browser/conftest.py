@@ -13,19 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
+# IPYSIGTRACE_CHROMIUM names another chromium (or a missing one, to see what happens then).
+CHROMIUM = os.environ.get("IPYSIGTRACE_CHROMIUM", "/usr/bin/chromium")
+# Without chromium the browser tests fail, unless this is set to 1: then they are skipped.
+SKIP_ENV = "IPYSIGTRACE_SKIP_BROWSER_TESTS"
 ROOT = Path(__file__).parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TOKEN = "ipysigtrace-browser-test"
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 
 def free_port() -> int:
@@ -35,7 +31,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory, jupyter_env: Path) -> Iterator[str]:
+def chromium() -> str:
+    """Debian's chromium; a test that needs it errors without it, unless skipping was asked."""
+    if not Path(CHROMIUM).exists():
+        missing = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get(SKIP_ENV) == "1":
+            pytest.skip(f"{missing}; skipped because {SKIP_ENV}=1")
+        pytest.fail(f"{missing}; set {SKIP_ENV}=1 to skip them", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, jupyter_env: Path, chromium: str
+) -> Iterator[str]:
     """jupyter lab on 127.0.0.1 serving a copy of notebooks/ (it also serves Notebook 7)."""
     root = tmp_path_factory.mktemp("notebooks")
     shutil.copy(ROOT / "notebooks" / "demo.ipynb", root / "demo.ipynb")
@@ -63,25 +72,27 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, jupyter_env: Path) -> I
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"jupyter lab did not start; see {log.name}") from None
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(20)
-    log.close()
+    try:  # the server goes with the fixture, also when it never came up
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"jupyter lab did not start; see {log.name}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(20)
+        log.close()
 
 
 @pytest.fixture(scope="module")  # Playwright's loop must be gone before other tests run
-def browser() -> Iterator[Browser]:
+def browser(chromium: str) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
             headless=True,
             args=[
                 "--no-sandbox",
@@ -93,8 +104,16 @@ def browser() -> Iterator[Browser]:
                 "--disable-quic",
             ],
         )
-        yield chromium
-        chromium.close()
+        yield launched
+        launched.close()
+
+
+def shut_down_kernels(page: Page, url: str) -> None:
+    """End the notebook's session and kernel, so that the next test starts a fresh one."""
+    for session in page.request.get(f"{url}/api/sessions?token={TOKEN}").json():
+        page.request.delete(f"{url}/api/sessions/{session['id']}?token={TOKEN}")
+    for kernel in page.request.get(f"{url}/api/kernels?token={TOKEN}").json():
+        page.request.delete(f"{url}/api/kernels/{kernel['id']}?token={TOKEN}")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import ARTIFACTS, TOKEN
+from .conftest import ARTIFACTS, TOKEN, shut_down_kernels
 
 pytestmark = pytest.mark.browser
 
@@ -62,14 +62,6 @@ def interrupt(page: Page) -> None:
     page.keyboard.press("i")
     page.keyboard.press("i")
     expect(page.locator(".jp-Notebook")).to_contain_text("KeyboardInterrupt", timeout=20_000)
-
-
-def shut_down_kernels(page: Page, url: str) -> None:
-    """End the notebook's session and kernel, so that the next test starts a fresh one."""
-    for session in page.request.get(f"{url}/api/sessions?token={TOKEN}").json():
-        page.request.delete(f"{url}/api/sessions/{session['id']}?token={TOKEN}")
-    for kernel in page.request.get(f"{url}/api/kernels?token={TOKEN}").json():
-        page.request.delete(f"{url}/api/kernels/{kernel['id']}?token={TOKEN}")
 
 
 def test_jupyterlab(page: Page, lab_server: str) -> None:
