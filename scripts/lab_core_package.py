@@ -9,8 +9,10 @@ uses the oldest supported JupyterLab's own file.
 npm publishes that file as @jupyterlab/core-meta from JupyterLab 4.6 on only. For older
 releases it is `jupyterlab/staging/package.json` inside the jupyterlab wheel (the same
 bytes as at the release's git tag, where jupyter-builder itself looks when npm has none).
-This script takes it from the wheel on PyPI and writes it unchanged;
-`--check` says whether the committed copy still matches it.
+This script reads it from the wheel on PyPI and writes only the facts the builder uses
+(`@jupyter/builder`'s extensionConfig.js reads `dependencies`, `resolutions` and
+`jupyterlab.singletonPackages`): which packages are shared, at which versions;
+`--check` says whether the committed file still matches the wheel.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def target(version: str) -> Path:
 
 
 def from_wheel(version: str) -> bytes:
-    """The core package file of JupyterLab `version`, read from its wheel on PyPI."""
+    """The shared-package facts of JupyterLab `version`, read from its wheel on PyPI."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
@@ -57,7 +59,19 @@ def from_wheel(version: str) -> bytes:
     meta = json.loads(data)
     if meta.get("name") != "@jupyterlab/application-top" or meta.get("version") != version:
         raise SystemExit(f"{wheel.name}: {MEMBER} is not JupyterLab {version}'s core package file")
-    return data
+    facts = {
+        "description": (
+            f"The shared packages of JupyterLab {version} and their versions, taken from its "
+            f"wheel's {MEMBER} by scripts/lab_core_package.py: what the lab extension's "
+            "bundle asks the page for."
+        ),
+        "name": meta["name"],
+        "version": meta["version"],
+        "dependencies": meta.get("dependencies", {}),
+        "resolutions": meta.get("resolutions", {}),
+        "jupyterlab": {"singletonPackages": meta["jupyterlab"]["singletonPackages"]},
+    }
+    return (json.dumps(facts, indent=2, sort_keys=False) + "\n").encode()
 
 
 def main() -> int:
@@ -73,7 +87,7 @@ def main() -> int:
         if not path.exists() or path.read_bytes() != data:
             print(f"{path.relative_to(ROOT)} differs from JupyterLab {args.version}'s {MEMBER}")
             return 1
-        print(f"{path.relative_to(ROOT)} is JupyterLab {args.version}'s {MEMBER}")
+        print(f"{path.relative_to(ROOT)} matches JupyterLab {args.version}'s {MEMBER}")
         return 0
     path.write_bytes(data)
     print(f"wrote {path.relative_to(ROOT)} from JupyterLab {args.version}'s wheel")
