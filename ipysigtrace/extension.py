@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, Float, Unicode, default, observe
+from traitlets import Bool, Float, Unicode, default, observe, validate
 from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
@@ -31,17 +31,25 @@ from .kernel import (
     TerminalPublisher,
     connection_file,
 )
-from .live import Clock, Stillness, live_header, parse_duration
+from .live import SHORTEST_WATCHDOG, Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
 from .rawdump import RawDumpWriter
-from .render import ViewOptions, bundle, payload
+from .render import ViewOptions, bundle, highlight, payload
+from .render.common import printable
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
 from .snapshot import StackSnapshot
-from .trigger import SignalChoiceError, SignalTrigger, describe_handler, parse_signal
+from .trigger import (
+    HANDOFF_SECONDS,
+    SignalChoiceError,
+    SignalTrigger,
+    describe_handler,
+    parse_signal,
+)
 from .values import ReprRunner
 from .watcher import Watcher
 
 ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
+MAX_HANDOFF = 0.5  # seconds: the longest the signalled main thread may wait for the watcher
 
 
 class IPySigTrace(Configurable):
@@ -83,6 +91,18 @@ class IPySigTrace(Configurable):
         help="Longest time, in seconds, the signalled main thread waits for the watcher "
         "to publish a dump before it carries on (0 turns the wait off).",
     ).tag(config=True)
+
+    @validate("handoff")
+    def _valid_handoff(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if 0 <= value <= MAX_HANDOFF:  # nan fails both comparisons
+            return value
+        print(
+            f"ipysigtrace: IPySigTrace.handoff must be between 0 and {MAX_HANDOFF:g} s "
+            f"(the signalled main thread waits that long at most); using {HANDOFF_SECONDS:g}",
+            file=sys.stderr,
+        )
+        return HANDOFF_SECONDS
 
     @default("signal")
     def _default_signal(self) -> str:
@@ -142,8 +162,12 @@ class Extension:
     def start(self, signame: str) -> str:
         """Install the handler and start the watcher; returns the line to show the user."""
         sig = parse_signal(signame)
+        # Terminal IPython protects the main thread only while a command runs (_cell_changed).
+        in_kernel = self.kernel is not None
         trigger = SignalTrigger(
-            sig, handoff=self.config.handoff, protect_main=self.config.protect_cell_thread
+            sig,
+            handoff=self.config.handoff,
+            protect_main=self.config.protect_cell_thread and in_kernel,
         )
         previous = signal.getsignal(sig)
         trigger.install()
@@ -165,7 +189,7 @@ class Extension:
         self._publish_identity()
         chained = ""
         if previous not in (signal.SIG_DFL, None):
-            chained = f"; it chains to the previous handler, {describe_handler(previous)}"
+            chained = f"; it chains to the previous handler, {_named(previous)}"
         short = sig.name.removeprefix("SIG")
         return (
             f"ipysigtrace: {sig.name} handler and watcher installed in process {os.getpid()}"
@@ -183,7 +207,7 @@ class Extension:
                 raise SignalChoiceError("the raw signal must differ from IPySigTrace.signal")
             current = signal.getsignal(sig)
             if current not in (signal.SIG_DFL, signal.SIG_IGN):
-                raise SignalChoiceError(f"{sig.name} already has {describe_handler(current)}")
+                raise SignalChoiceError(f"{sig.name} already has {_named(current)}")
             fd = self.files.fds.get("raw")
             if fd is None:
                 fd = self.files.open("raw", "raw dumps", append=True)
@@ -320,11 +344,14 @@ class Extension:
         if self.trigger is not None:
             if cell is not None:
                 self.trigger.reclaim()  # terminal IPython's prompt leaves no wakeup fd
+            if self.kernel is None and self.config.protect_cell_thread:
+                self.trigger.protect_cell_thread(cell is not None)
             self.trigger.wake()
 
     def add_live(self, view: Any, interval: float) -> None:
         """Keep a live view updated (``%stackdump --live``); it needs a ``show(output)``."""
         self.live_views = [*self.live_views, view]  # a new list: the watcher may be reading
+        self.clock.live_last = time.time()  # it shows a fresh snapshot: the next is due later
         self._live_interval()
         if self.trigger is not None:
             self.trigger.wake()
@@ -394,7 +421,7 @@ class Extension:
         out = []
         handler_ours, wakeup = self.trigger.still_owned()
         if not handler_ours:
-            current = describe_handler(signal.getsignal(self.trigger.signum))
+            current = _named(signal.getsignal(self.trigger.signum))
             out.append(
                 f"PROBLEM: {self.signame} now goes to {current}, so the signal no longer "
                 "makes dumps; %reload_ext ipysigtrace takes it back"
@@ -428,6 +455,11 @@ class Extension:
             lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")
         lines += [f"watcher error: {e}" for e in self.watcher.errors]
         return lines
+
+
+def _named(handler: Any) -> str:
+    """Another owner's handler, named for a terminal: its name escaped (``printable``)."""
+    return printable(describe_handler(handler))
 
 
 def _cell_labeler(compiler: Any) -> Any:
@@ -473,10 +505,11 @@ def load(shell: Any) -> None:
     for note in extension.files.notes:
         print(f"ipysigtrace: {note}", file=sys.stderr)
     atexit.register(extension.files.close)  # a normal exit; a killed kernel: remove_stale
+    highlight.prepare_soon()  # pygments off the kernel's start, never on the watcher
     extension.cells.register()
     if config.watchdog:
         try:
-            extension.set_watchdog(parse_duration(config.watchdog))
+            extension.set_watchdog(max(SHORTEST_WATCHDOG, parse_duration(config.watchdog)))
         except ValueError as exc:
             print(f"ipysigtrace: watchdog off: {exc}", file=sys.stderr)
     if extension.control is not None:

@@ -180,16 +180,22 @@ def parse_signal(value: str | int) -> signal.Signals | RealTimeSignal:
 
 
 def describe_handler(handler: Handler) -> str:
-    """A readable name for a signal handler as signal.getsignal returns it."""
+    """A readable name for a signal handler as signal.getsignal returns it.
+
+    Names come from another library (or a user's object): callers escape the result before
+    it reaches a terminal.
+    """
     if handler is signal.SIG_DFL:
         return "the default action"
     if handler is signal.SIG_IGN:
         return "SIG_IGN (ignored)"
     if handler is None:
         return "a handler installed outside Python"
-    module = getattr(handler, "__module__", None) or "?"
-    name = getattr(handler, "__qualname__", None) or repr(handler)
-    return f"{module}.{name}"
+    module = getattr(handler, "__module__", None)
+    name = getattr(handler, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(name, str):
+        return f"a handler of type {type(handler).__name__}"
+    return f"{module}.{name}"[:200]
 
 
 class SignalTrigger:
@@ -248,10 +254,7 @@ class SignalTrigger:
         self.pid = os.getpid()
         self.installed = True
         if self.protect_main:
-            before = signal.pthread_sigmask(signal.SIG_BLOCK, {self.signum})
-            # Blocked before us by autoload (at kernel start, so the kernel's threads have
-            # it blocked too), or by nobody: ours to undo either way.
-            self.masked = self.signum not in before or take_early_block(self.signum)
+            self.protect_cell_thread(True)
         _register_fork_hook(self)
 
     def uninstall(self) -> list[str]:
@@ -280,6 +283,22 @@ class SignalTrigger:
         self.installed = False
         _unregister_fork_hook(self)
         return notes
+
+    def protect_cell_thread(self, on: bool) -> None:
+        """Main thread: block the signal here (a dump never interrupts it) or unblock it.
+
+        A kernel blocks it for good; terminal IPython only while a command runs, because
+        at its prompt asyncio holds the wakeup fd and the dump relies on this thread's
+        Python handler, which CPython 3.12 does not run promptly for a signal taken on
+        another thread.
+        """
+        if on and not self.masked:
+            before = signal.pthread_sigmask(signal.SIG_BLOCK, {self.signum})
+            # Blocked before us by autoload (at kernel start, so the kernel's threads have
+            # it blocked too), or by nobody: ours to undo either way.
+            self.masked = self.signum not in before or take_early_block(self.signum)
+        elif not on:
+            self._unmask()
 
     def _unmask(self) -> None:
         if self.masked:

@@ -97,10 +97,7 @@ class Watcher:
         last_end = -MIN_INTERVAL
         while True:
             try:
-                due = self._guarded(self.next_timer)
-                if due is not None:
-                    due = min(max(0.0, float(due)), MAX_WAIT)  # whatever a timer computes
-                data = self.trigger.read(due)
+                data = self.trigger.read(self._due())
                 if data is None:  # a timer is due (live views, the watchdog)
                     self._guarded(self.on_timer)
                     continue
@@ -127,6 +124,15 @@ class Watcher:
             except Exception as exc:  # never die of a surprise: record it and go on
                 self.errors.append(f"watcher: {type(exc).__name__}: {exc}")
                 time.sleep(MIN_INTERVAL)  # and do not spin if it repeats
+
+    def _due(self) -> float | None:
+        """Seconds to wait for the next timer, within [0, MAX_WAIT], whatever it computes."""
+        try:
+            due = self._guarded(self.next_timer)
+            return None if due is None else min(max(0.0, float(due)), MAX_WAIT)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.errors.append(f"timer: {type(exc).__name__}: {exc}")
+            return MAX_WAIT
 
     def _guarded(self, function: Callable[[], Any] | None) -> Any:
         """Call a timer callback; None if there is none or it failed (recorded)."""

@@ -41,6 +41,7 @@ from queue import Empty
 from typing import Any
 
 from bench_server import section_server
+from bench_start import section_interrupts, section_start
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 from jupyter_core.paths import jupyter_runtime_dir
@@ -112,10 +113,14 @@ LIVE: list[Kernel] = []
 
 
 class Kernel:
-    """A real kernel with ipysigtrace loaded, a shell/iopub client and a control client."""
+    """A real kernel with ipysigtrace loaded, a shell/iopub client and a control client.
+
+    It loads ipysigtrace by itself at start, as every kernel of an environment where the
+    package is installed does.
+    """
 
     def __init__(self, root: str, name: str) -> None:
-        write_kernelspec(root, name, autoload=False)
+        write_kernelspec(root, name)
         os.environ["JUPYTER_PATH"] = root
         self.km = KernelManager(kernel_name=name)
         self.km.start_kernel()
@@ -131,10 +136,9 @@ class Kernel:
         self.ctl = self.km.client(session=session)
         self.ctl.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
         self.hang_id: str | None = None
-        out = self.run("%load_ext ipysigtrace")
-        if "installed" not in out:
-            raise RuntimeError(f"could not load ipysigtrace: {out!r}")
         _, facts = self.ask("status")
+        if facts.get("status") != "ok":
+            raise RuntimeError(f"ipysigtrace is not loaded in the kernel: {facts!r}")
         self.pid = int(facts["pid"])
         self.signum = signal.Signals[facts["signal"]]
         self.raw_signum = signal.Signals[facts["raw_signal"]] if facts.get("raw_signal") else None
@@ -833,6 +837,8 @@ def main() -> None:
             section_scale(root, pyspy, report, scale_rounds, threads, depths, args.quick)
             section_idle(root, report, idle_rounds, args.quick)
             section_memory(root, report, dumps, args.quick)
+            section_interrupts(root, report, 5 if args.quick else 100)
+            section_start(root, report, 2 if args.quick else 10)
     finally:
         for kernel in list(LIVE):
             kernel.shutdown()

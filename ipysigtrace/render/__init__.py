@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from ..snapshot import StackSnapshot
-from . import html, text
+from . import highlight, html, text
 from .common import ViewOptions
 
 FORMATS = ("text", "html", "json")
@@ -45,4 +45,4 @@ def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "MIME_TYPE", "ViewOptions", "bundle", "payload", "render"]
+__all__ = ["FORMATS", "MIME_TYPE", "ViewOptions", "bundle", "highlight", "payload", "render"]

@@ -6,20 +6,17 @@ goes through ``printable`` (control, bidirectional and surrogate characters), th
 ``html.escape`` or pygments, which escapes what it highlights. Styles are
 inline so that no stylesheet has to survive a sanitizer.
 
-The pygments lexer and formatter are made when this module is imported, which the
-extension does when it loads: a dump never imports or compiles anything.
+Source lines are highlighted by ``highlight.line`` (pygments, made ready on a thread of
+its own after the extension loads; escaped only until then): a dump never imports or
+compiles anything.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from html import escape as html_escape
 
-from pygments import highlight
-from pygments.formatters.html import HtmlFormatter
-from pygments.lexers.python import PythonLexer
-
 from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
+from . import highlight
 from .common import (
     Fold,
     Hidden,
@@ -38,22 +35,11 @@ from .common import (
     title,
 )
 
-_LEXER = PythonLexer(stripnl=False, ensurenl=False)
-_FORMATTER = HtmlFormatter(nowrap=True, noclasses=True)
-
 
 def escape(text: str) -> str:
     """A kernel string as HTML text: ``printable`` first, then HTML-escaped."""
     return html_escape(printable(text, keep_newlines=True))
 
-
-@lru_cache(maxsize=4096)
-def _highlighted(line: str) -> str:
-    """One source line as highlighted HTML; hundreds of idle threads share a few lines."""
-    return highlight(printable(line, keep_newlines=True), _LEXER, _FORMATTER).rstrip("\n")
-
-
-_highlighted("warm = up(1)")  # compiles the lexer's rules now, not during a dump
 
 _BOX = (
     "font-family: var(--jp-code-font-family, monospace);"
@@ -122,7 +108,7 @@ def _context(frame: FrameRecord) -> str:
         here = number == frame.lineno
         mark = "&#x2192;" if here else "&nbsp;"
         style = _CURRENT if here else _MUTED
-        code = _highlighted(source) if source.strip() else ""
+        code = highlight.line(source) if source.strip() else ""
         rows.append(f'<span style="{style}">{mark} {number:>4} </span>{code}')
     body = "\n".join(rows)
     return f'<pre style="margin: 0 0 0 1em; padding: 0; background: none;">{body}</pre>'
@@ -150,7 +136,7 @@ def _frame(frame: FrameRecord) -> str:
     if frame.context:
         html.append(_context(frame))
     elif frame.line:
-        code = _highlighted(frame.line)
+        code = highlight.line(frame.line)
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
     if frame.locals:
         html.append('<table style="margin: 0 0 0 2em; border-collapse: collapse;">')

@@ -29,6 +29,10 @@ EXPECTED = [
     "3.idle.viewer",
     "4.rss.control",
     "4.rss.signal",
+    "5.interrupt.ipysigtrace",
+    "5.interrupt.baseline",
+    "6.start.autoload",
+    "6.idle.cpu",
 ]
 
 
@@ -56,4 +60,5 @@ def test_bench_quick(tmp_path: Path) -> None:
         else:
             assert row["median"] is not None, row
     assert "no live view" in rows["3.idle.viewer"]["ratios"]
+    assert rows["5.interrupt.ipysigtrace"]["median"] == 0, "an interrupt after a dump is lost"
     assert "ipysigtrace benchmark" in done.stdout

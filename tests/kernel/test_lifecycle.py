@@ -286,3 +286,41 @@ def test_signals_during_load_and_unload(kernel: Kernel) -> None:
         thread.join()
     assert kernel.alive()
     assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).stdout
+
+
+@pytest.mark.parametrize("value", ["1e9", "-1", "float('nan')", "float('inf')"])
+def test_an_unbounded_handoff_is_refused_in_one_line(loaded: Kernel, value: str) -> None:
+    reply = loaded.execute(f"%config IPySigTrace.handoff = {value}")
+    assert reply.status == "ok" and not reply.errors
+    assert reply.stderr.count("\n") == 1 and "must be between 0 and 0.5 s" in reply.stderr
+    assert loaded.execute("%config IPySigTrace.handoff").result == "0.05"
+
+
+def test_another_owners_handler_is_named_escaped(loaded: Kernel) -> None:
+    code = (
+        "import signal\n"
+        "def later(signum, frame):\n    pass\n"
+        "later.__qualname__ = 'evil\\x1b]2;PWNED\\x07'\n"
+        "signal.signal(signal.SIGUSR2, later)"
+    )
+    loaded.execute(code)
+    status = loaded.execute("%stackdump --status").stdout
+    assert "PROBLEM: SIGUSR2 now goes to __main__.evil\\x1b]2;PWNED\\x07" in status, status
+    assert "\x1b" not in status
+
+
+@pytest.mark.parametrize("due", ["10**400", "float('nan')", "'soon'", "1 / 0"])
+def test_the_watcher_survives_whatever_a_timer_computes(loaded: Kernel, due: str) -> None:
+    code = (
+        "from ipysigtrace.extension import active\n"
+        f"active().clock.next_due = lambda now: {due}\n"
+        "import time; time.sleep(0.2)"  # a cell runs: the watcher asks the clock
+    )
+    assert loaded.execute(code).status == "ok"
+    status = loaded.execute("%stackdump --status").stdout
+    assert "watcher thread ipysigtrace-watcher: alive" in status, status
+    msg_id = loaded.submit("import time\ntime.sleep(60)")
+    loaded.wait_until_cell_runs()
+    loaded.signal()
+    assert "runs the cell" in loaded.wait_for_display(msg_id, timeout=30)["text/plain"]
+    loaded.interrupt_and_check(msg_id)

@@ -17,6 +17,7 @@ def waiting_here():
     os.kill(os.getpid(), signal.SIGUSR2); time.sleep(0.5)
 waiting_here()
 print("still", "alive")
+print("blocked during a command:", signal.SIGUSR2 in signal.pthread_sigmask(signal.SIG_BLOCK, []))
 %unload_ext ipysigtrace
 import signal; print("restored", signal.getsignal(signal.SIGUSR2))
 exit
@@ -36,6 +37,9 @@ def test_terminal_ipython(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "SIGUSR2 handler and watcher installed" in done.stdout
     assert "still alive" in done.stdout
+    # While a command runs the main thread blocks the signal (a dump never cuts its
+    # system calls short); at the prompt it does not (asyncio holds the wakeup fd there).
+    assert "blocked during a command: True" in done.stdout
     assert "restored 0" in done.stdout  # SIG_DFL
     dump = done.stderr
     assert "Stacks of process" in dump and "Thread MainThread" in dump

@@ -231,3 +231,25 @@ def test_colours_come_from_the_renderer_around_escaped_text() -> None:
     }
     assert "  \x1b[1;34m\\x1b]2;PWNED\\x07, line 3, in \\x1b]2;PWNED\\x07\x1b[0m\n" in out
     assert "\x1b[" not in text.render(hostile(PWNED))
+
+
+def test_source_is_escaped_until_pygments_is_ready_then_highlighted() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from ipysigtrace.render import highlight
+assert "pygments" not in sys.modules, "not imported at load"
+plain = highlight.line("x = '<b>'")
+assert plain == "x = &#x27;&lt;b&gt;&#x27;", plain
+highlight.prepare_soon(delay=0)
+import threading
+for thread in threading.enumerate():
+    if thread.name == "ipysigtrace-warmup":
+        thread.join(30)
+assert highlight.ready()
+rich = highlight.line("x = '<b>'")
+assert "<span" in rich and "&lt;b&gt;" in rich and "<b>" not in rich, rich
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
