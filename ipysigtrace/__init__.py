@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .snapshot import FrameRecord, StackSnapshot, ThreadStack
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -20,6 +18,16 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The data model, imported on first use: IPython imports this package while it reads
+    its configuration at every kernel's start (``autoload``), which must stay cheap."""
+    if name in ("FrameRecord", "StackSnapshot", "ThreadStack"):
+        from . import snapshot
+
+        return getattr(snapshot, name)
+    raise AttributeError(f"module 'ipysigtrace' has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
