@@ -41,6 +41,7 @@ from .snapshot import StackSnapshot
 from .trigger import (
     HANDOFF_SECONDS,
     SignalChoiceError,
+    SignalNumber,
     SignalTrigger,
     describe_handler,
     parse_signal,
@@ -197,7 +198,7 @@ class Extension:
             "or %stackdump."
         )
 
-    def _start_raw(self, rich: signal.Signals) -> RawDumpWriter | None:
+    def _start_raw(self, rich: SignalNumber) -> RawDumpWriter | None:
         """faulthandler on the raw signal; a failure only costs the raw fallback."""
         if not self.config.raw_signal:
             return None

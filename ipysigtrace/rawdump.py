@@ -22,13 +22,13 @@ import contextlib
 import faulthandler
 import os
 import re
-import signal
 import time
 from collections.abc import Callable
 
 from .procinfo import catches, signal_thread
 from .runtime import kernel_file, open_private, read_identity
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .trigger import SignalChoiceError, SignalNumber, parse_signal
 
 RAW_NOTE = (
     "Native code holds the GIL: no Python thread can run, so this is the raw dump that "
@@ -56,7 +56,7 @@ class RawDumpWriter:
     this only registers and unregisters faulthandler on it.
     """
 
-    def __init__(self, signum: signal.Signals, fd: int, path: str) -> None:
+    def __init__(self, signum: SignalNumber, fd: int, path: str) -> None:
         self.signum = signum
         self.fd = fd
         self.path = path
@@ -121,8 +121,11 @@ def collect(
     identity = read_identity(runtime_dir, pid)
     if identity is None:
         return None
-    signum = getattr(signal.Signals, identity["raw_signal"], None)
-    if signum is None or not catches(pid, signum):
+    try:
+        signum = parse_signal(identity["raw_signal"])
+    except SignalChoiceError:
+        return None  # raw dumps off in that kernel, or a name this side cannot use
+    if not catches(pid, signum):
         return None
     path = kernel_file(runtime_dir, pid, "raw")
     try:

@@ -157,9 +157,10 @@ class StackSnapshot:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not an ipysigtrace snapshot")
         version = data.get("version")
-        if not _is_int(version) or not 1 <= version <= VERSION:
+        if not isinstance(version, int) or not _is_int(version) or not 1 <= version <= VERSION:
             raise ValueError(f"unsupported snapshot version {version!r} (this reads {VERSION})")
-        return _read(cls, data, "snapshot")
+        snapshot: StackSnapshot = _read(cls, data, "snapshot")
+        return snapshot
 
     @classmethod
     def from_json(cls, text: str) -> StackSnapshot:
@@ -212,7 +213,7 @@ def _int_from(least: int) -> Check:
             raise _wrong(where, "an integer", value)
         if not least <= value < _INT_LIMIT:
             raise ValueError(f"{where}: {value} is out of range")
-        return value
+        return int(value)
 
     return check
 

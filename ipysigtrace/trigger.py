@@ -151,7 +151,11 @@ class SignalChoiceError(ValueError):
     """A signal name or number that cannot be used; the message says why."""
 
 
-def parse_signal(value: str | int) -> signal.Signals | RealTimeSignal:
+# A signal ipysigtrace can use: one that signal.Signals names, or a real-time one.
+SignalNumber = signal.Signals | RealTimeSignal
+
+
+def parse_signal(value: str | int) -> SignalNumber:
     """`SIGUSR2`, `usr2`, `12`, `SIGRTMIN+1` or `rtmax-2` -> the signal; refuses unusable ones.
 
     Raises SignalChoiceError, whose message says why a signal cannot be used.
@@ -202,7 +206,7 @@ class SignalTrigger:
     """Owns the self-pipe, the wakeup fd and the handler for one signal."""
 
     def __init__(
-        self, signum: signal.Signals, handoff: float = HANDOFF_SECONDS, protect_main: bool = True
+        self, signum: SignalNumber, handoff: float = HANDOFF_SECONDS, protect_main: bool = True
     ) -> None:
         self.signum = signum
         self.handoff = handoff
@@ -220,7 +224,7 @@ class SignalTrigger:
         # Our frames that can be on top of the main thread's stack while a dump is made:
         # capture leaves them out.
         self.handler_codes = frozenset(
-            (self._handler.__func__.__code__, self._take_wakeup_fd.__func__.__code__)
+            (SignalTrigger._handler.__code__, SignalTrigger._take_wakeup_fd.__code__)
         )
 
     # -- install and uninstall (main thread only) ---------------------------------------
