@@ -40,12 +40,15 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
 from bench_server import section_server
 from bench_start import section_interrupts, section_start
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 from jupyter_core.paths import jupyter_runtime_dir
 
+from hangs import hang
 from ipysigtrace.demo import write_kernelspec
 from ipysigtrace.kernel import REPLY, REQUEST
 from ipysigtrace.procinfo import catches
@@ -55,18 +58,10 @@ from ipysigtrace.snapshot import StackSnapshot
 
 PAUSE = 0.05  # seconds between two measurements, so they never overlap
 
-SPIN = "def spin():\n    while True:\n        pass\nspin()"
-SLEEP = "import time\ndef nap():\n    time.sleep(10**6)\nnap()"
-LOCK_SETUP = "import threading\nbench_lock = threading.Lock()\nbench_lock.acquire()"
-LOCK = "def wait():\n    bench_lock.acquire()\nwait()"
-# The cell sleeps first: once native code holds the GIL, not even execute_input goes out.
-NATIVE = """\
-import itertools, time
-def native():
-    sum(itertools.repeat(1))
-time.sleep(0.3)
-native()
-"""
+SPIN = hang("loop").code
+SLEEP = hang("sleep").code
+LOCK_SETUP, LOCK = hang("lock").setup, hang("lock").code
+NATIVE = hang("native").code
 THREADS_SETUP = """\
 import threading
 bench_event = threading.Event()

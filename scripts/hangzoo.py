@@ -19,78 +19,50 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
+from hangs import HANGS, Hang
 from harness import KERNEL_NAME, Kernel
 from ipysigtrace.demo import write_kernelspec
 from ipysigtrace.procinfo import catches
 from ipysigtrace.rawdump import collect
-
-HANGS: dict[str, tuple[str, str]] = {
-    # name: (setup-free cell that hangs, the function the dump must name)
-    "pure-Python loop": ("def spin():\n    while True:\n        pass\nspin()", "spin"),
-    "time.sleep": ("import time\ndef nap():\n    time.sleep(10**6)\nnap()", "nap"),
-    "deadlock": (
-        "import threading, time\na, b = threading.Lock(), threading.Lock()\n"
-        "def one():\n    with a:\n        time.sleep(0.2)\n        b.acquire()\n"
-        "def two():\n    with b:\n        time.sleep(0.2)\n        a.acquire()\n"
-        "t1 = threading.Thread(target=one, daemon=True); t1.start()\n"
-        "threading.Thread(target=two, daemon=True).start()\nt1.join()",
-        "one",
-    ),
-    "queue.get": (
-        "import queue\ndef consume(q):\n    return q.get()\nconsume(queue.Queue())",
-        "consume",
-    ),
-    "recursion 5,000": (
-        "import sys\nsys.setrecursionlimit(20000)\ndef dive(n):\n    if n == 0:\n"
-        "        while True:\n            pass\n    return dive(n - 1)\ndive(5000)",
-        "dive",
-    ),
-    "300 idle threads": (
-        "import threading\nstop = threading.Event()\nfor i in range(300):\n"
-        "    threading.Thread(target=stop.wait, daemon=True).start()\n"
-        "def busy():\n    while True:\n        pass\nbusy()",
-        "busy",
-    ),
-    "stuck in an import": ("import never_finishes", "top_level"),
-    "top-level await": (
-        "import asyncio\nasync def wait_for(q):\n    return await q.get()\n"
-        "await wait_for(asyncio.Queue())",
-        "wait_for",
-    ),
-    "native code holds the GIL": (
-        "import itertools\ndef native():\n    return sum(itertools.repeat(1, 4 * 10**8))\nnative()",
-        "native",
-    ),
-}
+from ipysigtrace.render import text
 
 
-def run_one(name: str, code: str, expect: str, modules: str) -> tuple[str, str, str, str, str]:
-    kernel = Kernel()
+def run_one(case: Hang, modules: str) -> tuple[str, str, str, str, str]:
+    kernel = Kernel()  # ipysigtrace loads itself, as in every kernel where it is installed
     try:
-        kernel.execute(f"import sys\nsys.path.insert(0, {modules!r})\n%load_ext ipysigtrace")
-        msg_id = kernel.submit(code)
+        kernel.execute(f"import sys\nsys.path.insert(0, {modules!r})")
+        if case.setup:
+            kernel.execute(case.setup)
+        msg_id = kernel.submit(case.code)
         kernel.wait_for(msg_id, "execute_input")
-        time.sleep(1.0)
-        native = "GIL" in name
+        if not case.raw:
+            kernel.wait_until_cell_runs()
         start = time.perf_counter()
-        if native:
-            raw = collect(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid, timeout=2)
-            kind, found = "raw", raw is not None and expect in raw.to_json()
+        if case.raw:
+            raw = None
+            deadline = time.monotonic() + 30
+            while raw is None and time.monotonic() < deadline:  # until native code runs
+                raw = collect(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid, timeout=2)
+                found = raw is not None and case.shows in text.render(raw)
+                raw = raw if found else None
+            kind, found = "raw", raw is not None
         else:
             if not catches(kernel.pid, signal.SIGUSR2):  # never signal a process without it
                 raise RuntimeError("ipysigtrace did not load in the kernel")
-            kernel.signal()
-            data = kernel.wait_for_display(msg_id, timeout=5)
-            kind, found = "rich", f"in {expect}" in data["text/plain"]
+            found, deadline = False, time.monotonic() + 30
+            while not found and time.monotonic() < deadline:  # until the cell hangs
+                kernel.signal()
+                found = case.shows in kernel.wait_for_display(msg_id, timeout=30)["text/plain"]
+            kind = "rich"
         latency = f"{(time.perf_counter() - start) * 1000:.1f} ms" if found else "NO DUMP"
-        kernel.km.interrupt_kernel()
-        try:
-            kernel.collect(msg_id, timeout=20)
-            ran = "yes" if kernel.execute("40 + 2", timeout=20).result == "42" else "no"
-        except TimeoutError:
+        if case.interruptible:
+            kernel.km.interrupt_kernel()
+            kernel.collect(msg_id, timeout=60)
+            ran = "yes" if kernel.execute_after_error("40 + 2").result == "42" else "no"
+        else:
             ran = "no: cannot be interrupted"
         alive = "yes" if kernel.alive() else "NO"
-        return name, kind, latency, alive, ran
+        return case.name, kind, latency, alive, ran
     finally:
         kernel.shutdown()
 
@@ -99,17 +71,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", metavar="NAME", help="run only these (substrings)")
     args = parser.parse_args()
-    chosen = [n for n in HANGS if not args.only or any(o in n for o in args.only)]
+    chosen = [h for h in HANGS if not args.only or any(o in h.name for o in args.only)]
     with tempfile.TemporaryDirectory(prefix="hangzoo-") as root:
         write_kernelspec(root, KERNEL_NAME)
         os.environ["JUPYTER_PATH"] = root
         os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(root, "runtime")
         modules = os.path.join(root, "modules")
         os.makedirs(modules)
-        Path(modules, "never_finishes.py").write_text(
-            "def top_level():\n    while True:\n        pass\ntop_level()\n"
-        )
-        rows = [run_one(name, *HANGS[name], modules) for name in chosen]
+        for case in HANGS:
+            if case.module:
+                Path(modules, f"{case.module[0]}.py").write_text(case.module[1])
+        rows = [run_one(case, modules) for case in chosen]
     header = ("hang", "dump", "latency", "kernel alive", "next cell ran")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
     for row in [header, tuple("-" * w for w in widths), *rows]:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from hangs import HANGS, Hang
 from harness import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -25,6 +26,29 @@ def dump_of_hang(kernel: Kernel, code: str, reached: str) -> tuple[str, str, str
         if reached in data["text/plain"]:
             return data["text/plain"], data["text/html"], msg_id
         assert time.monotonic() < deadline, f"the cell never reached {reached!r}"
+
+
+RICH = [h for h in HANGS if not h.raw]
+
+
+@pytest.mark.parametrize("case", RICH, ids=[h.name for h in RICH])
+def test_every_hang_gets_its_dump_under_the_cell(loaded: Kernel, case: Hang, tmp_path) -> None:
+    """The catalogue: each hang's dump names where it waits and how, and it is interrupted."""
+    if case.module:
+        name, source = case.module
+        (tmp_path / f"{name}.py").write_text(source)
+        loaded.execute(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})")
+    if case.setup:
+        assert loaded.execute(case.setup).status == "ok"
+    text, html, msg_id = dump_of_hang(loaded, case.code, case.shows)
+    block = main_thread_block(text)
+    assert block.splitlines()[0].endswith(f": {case.state}"), block
+    assert "runs the cell" in html
+    if case.interruptible:
+        hung = loaded.interrupt_and_check(msg_id)
+        assert hung.errors and hung.errors[0]["ename"] == "KeyboardInterrupt"
+    else:
+        assert loaded.alive()  # the fixture shuts it down
 
 
 def main_thread_block(text: str) -> str:
