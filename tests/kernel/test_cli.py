@@ -76,7 +76,7 @@ def test_bad_input(kernel: Kernel, tmp_path) -> None:
         cases = [
             (["dump", "no-such-kernel"], 2, "no kernel 'no-such-kernel'"),
             (["dump", "999999"], 4, "no process 999999"),
-            (["dump", str(bystander.pid)], 3, "has not loaded ipysigtrace"),
+            (["dump", str(bystander.pid)], 3, "is not a kernel that loaded ipysigtrace"),
             (["dump", str(kernel.pid)], 3, "has not loaded ipysigtrace"),
             (["dump", "/nonexistent/kernel-x.json"], 5, "cannot read the connection file"),
             (["bogus"], 2, "invalid choice"),
@@ -189,9 +189,10 @@ def test_kernel_strings_reach_the_terminal_escaped(loaded: Kernel, tmp_path) -> 
 
 
 BAD_REPLY = """\
+import os
 kernel = get_ipython().kernel
 def bad_reply(stream, ident, parent):
-    kernel.session.send(stream, "ipysigtrace_reply", BAD, parent, ident)
+    kernel.session.send(stream, "ipysigtrace_reply", {"pid": os.getpid(), **BAD}, parent, ident)
 kernel.control_handlers["ipysigtrace_request"] = bad_reply
 """
 
