@@ -193,6 +193,26 @@ def read_identity(runtime_dir: str, pid: int) -> dict[str, Any] | None:
     return record
 
 
+def live_identities(runtime_dir: str) -> dict[int, dict[str, Any]]:
+    """Every identity in the directory that a live process published, by PID.
+
+    Each goes through ``read_identity``: a planted, foreign or stale file is left out.
+    """
+    try:
+        names = os.listdir(runtime_dir)
+    except OSError:
+        return {}
+    found = {}
+    for match in map(_NAME.match, names):
+        if match is None or match.group(2) != "json":
+            continue
+        pid = int(match.group(1))
+        record = read_identity(runtime_dir, pid)
+        if record is not None:
+            found[pid] = record
+    return found
+
+
 def _valid_identity(record: Any, pid: int) -> bool:
     if not isinstance(record, dict) or record.get("format") != IDENTITY_FORMAT:
         return False

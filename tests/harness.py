@@ -62,11 +62,11 @@ class Reply:
 class Kernel:
     """One kernel process and a blocking client."""
 
-    def __init__(self, kernel_name: str = KERNEL_NAME) -> None:
-        # Where jupyter_server puts it: the runtime directory, named by the kernel's id.
+    def __init__(self, kernel_name: str = KERNEL_NAME, connection_file: str = "") -> None:
+        # By default where jupyter_server puts it: the runtime directory, named by its id.
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, exist_ok=True)
-        connection_file = os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
+        connection_file = connection_file or os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
         self.km = KernelManager(kernel_name=kernel_name, connection_file=connection_file)
         self.km.start_kernel()
         self.kc = self.km.client()

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import Kernel
+from harness import BARE_KERNEL_NAME, Kernel
+from ipysigtrace.cli import OLD_STARTUP_NAME, OLD_STARTUP_TEXT
 from ipysigtrace.snapshot import FORMAT
 
 pytestmark = pytest.mark.kernel
@@ -76,7 +78,7 @@ def test_bad_input(kernel: Kernel, tmp_path) -> None:
         cases = [
             (["dump", "no-such-kernel"], 2, "no kernel 'no-such-kernel'"),
             (["dump", "999999"], 4, "no process 999999"),
-            (["dump", str(bystander.pid)], 3, "has not loaded ipysigtrace"),
+            (["dump", str(bystander.pid)], 3, "is not a kernel that loaded ipysigtrace"),
             (["dump", str(kernel.pid)], 3, "has not loaded ipysigtrace"),
             (["dump", "/nonexistent/kernel-x.json"], 5, "cannot read the connection file"),
             (["bogus"], 2, "invalid choice"),
@@ -101,24 +103,80 @@ def test_bad_input(kernel: Kernel, tmp_path) -> None:
         bystander.wait()
 
 
-def test_autoload(tmp_path) -> None:
-    status = cli("autoload", "status")
-    assert "autoload disabled" in status.stdout
-    first = cli("autoload", "enable")
-    assert "autoload enabled: wrote" in first.stdout
-    assert "already enabled" in cli("autoload", "enable").stdout
+# Whether a new kernel loaded ipysigtrace, and a setting of the user's own, in one line.
+LOADED_AND_SETTING = (
+    "print('ipysigtrace' in get_ipython().extension_manager.loaded, get_ipython().history_length)"
+)
+
+
+def a_new_kernel_loads() -> tuple[bool, str]:
+    """Start a kernel as after `pip install`; did it load ipysigtrace? (and history_length)"""
+    kernel = Kernel()
     try:
-        kernel = Kernel()
-        try:
-            assert (
-                "watcher thread ipysigtrace-watcher: alive"
-                in kernel.execute("%stackdump --status").stdout
-            )
-        finally:
-            kernel.shutdown()
+        loaded, setting = kernel.execute(LOADED_AND_SETTING).stdout.split()
     finally:
-        assert "autoload disabled: removed" in cli("autoload", "disable").stdout
-    assert "nothing changed" in cli("autoload", "disable").stdout
+        kernel.shutdown()
+    return loaded == "True", setting
+
+
+def test_autoload_drives_the_setting_in_the_users_profile(tmp_path: Path) -> None:
+    profile = Path(os.environ["IPYTHONDIR"]) / "profile_default"
+    config = profile / "ipython_kernel_config.json"
+    startup = profile / "startup" / OLD_STARTUP_NAME
+    env_file = Path(sys.prefix) / "etc" / "ipython" / "ipython_kernel_config.py"
+    users = {"InteractiveShell": {"history_length": 1234}, "IPySigTrace": {"watchdog": "10m"}}
+    startup.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        status = cli("autoload", "status").stdout
+        assert status.startswith(f"autoload on: {env_file} loads it and nothing here turns it off")
+        assert f"kernel spec '{BARE_KERNEL_NAME}' sets IPYSIGTRACE_AUTOLOAD=0" in status
+        # The user's own settings, in a file of the user's mode, and the earlier version's file.
+        config.write_text(json.dumps(users))
+        config.chmod(0o640)
+        startup.write_text(OLD_STARTUP_TEXT)
+        done = cli("autoload", "disable")
+        assert done.returncode == 0, done.stderr
+        assert f"autoload disabled: IPySigTrace.autoload = false in {config}" in done.stdout
+        assert f"removed {startup}, the startup file of an earlier ipysigtrace" in done.stdout
+        users["IPySigTrace"]["autoload"] = False
+        assert json.loads(config.read_text()) == users
+        assert stat.S_IMODE(config.stat().st_mode) == 0o640
+        assert a_new_kernel_loads() == (False, "1234")
+        status = cli("autoload", "status").stdout
+        assert status.startswith(f"autoload off: IPySigTrace.autoload is false in {config}")
+        assert "autoload already disabled" in cli("autoload", "disable").stdout
+        startup.write_text(OLD_STARTUP_TEXT)
+        done = cli("autoload", "enable")
+        assert done.returncode == 0, done.stderr
+        assert f"autoload enabled: removed IPySigTrace.autoload from {config}" in done.stdout
+        assert f"removed {startup}" in done.stdout and "new kernels load ipysigtrace" in done.stdout
+        del users["IPySigTrace"]["autoload"]
+        assert json.loads(config.read_text()) == users and not startup.exists()
+        assert a_new_kernel_loads() == (True, "1234")
+        status = cli("autoload", "status", IPYSIGTRACE_AUTOLOAD="0").stdout
+        assert status.startswith("autoload off: IPYSIGTRACE_AUTOLOAD=0 in this environment")
+        # An edited startup file is the user's: left, and said so.
+        startup.write_text(OLD_STARTUP_TEXT + "print('mine')\n")
+        assert f"left {startup} alone" in cli("autoload", "enable").stdout
+        assert startup.exists()
+        # A file that is not JSON is refused in one line and left as it was.
+        config.write_text('{"InteractiveShell": ')
+        bad = cli("autoload", "disable")
+        assert bad.returncode == 5 and bad.stderr.count("\n") == 1, bad.stderr
+        assert f"{config} is not valid JSON" in bad.stderr and "nothing changed" in bad.stderr
+        assert config.read_text() == '{"InteractiveShell": '
+        # A symlink (a dotfiles repository): the file it points to changes, the link stays.
+        shared = tmp_path / "shared.json"
+        shared.write_text("{}")
+        config.unlink()
+        config.symlink_to(shared)
+        assert cli("autoload", "disable").returncode == 0
+        assert config.is_symlink() and json.loads(shared.read_text()) == {
+            "IPySigTrace": {"autoload": False}
+        }
+    finally:
+        config.unlink(missing_ok=True)
+        startup.unlink(missing_ok=True)
 
 
 def test_watch_shows_only_what_moved_and_color_on_request(loaded: Kernel) -> None:
@@ -189,9 +247,10 @@ def test_kernel_strings_reach_the_terminal_escaped(loaded: Kernel, tmp_path) -> 
 
 
 BAD_REPLY = """\
+import os
 kernel = get_ipython().kernel
 def bad_reply(stream, ident, parent):
-    kernel.session.send(stream, "ipysigtrace_reply", BAD, parent, ident)
+    kernel.session.send(stream, "ipysigtrace_reply", {"pid": os.getpid(), **BAD}, parent, ident)
 kernel.control_handlers["ipysigtrace_request"] = bad_reply
 """
 
