@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import BARE_KERNEL_NAME, Kernel
-from ipysigtrace.cli import OLD_STARTUP_NAME, OLD_STARTUP_TEXT
+from ipysigtrace.cli.autoloading import OLD_STARTUP_NAME, OLD_STARTUP_TEXT
 from ipysigtrace.snapshot import FORMAT
 
 pytestmark = pytest.mark.kernel
