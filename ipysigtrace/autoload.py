@@ -50,7 +50,7 @@ def _block_early() -> None:
     """Block the dump signal on the main thread before the kernel starts its threads."""
     if threading.current_thread() is not threading.main_thread():
         return
-    from .trigger import SignalChoiceError, parse_signal
+    from .signals import SignalChoiceError, parse_signal
 
     try:
         signum = parse_signal(os.environ.get(ENV_SIGNAL, "SIGUSR2"))

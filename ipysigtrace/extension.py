@@ -37,15 +37,9 @@ from .rawdump import RawDumpWriter
 from .render import ViewOptions, bundle, highlight, payload
 from .render.common import printable
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
+from .signals import SignalChoiceError, SignalNumber, describe_handler, parse_signal
 from .snapshot import StackSnapshot
-from .trigger import (
-    HANDOFF_SECONDS,
-    SignalChoiceError,
-    SignalNumber,
-    SignalTrigger,
-    describe_handler,
-    parse_signal,
-)
+from .trigger import HANDOFF_SECONDS, SignalTrigger
 from .values import ReprRunner
 from .watcher import Watcher
 

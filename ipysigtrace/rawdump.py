@@ -27,8 +27,8 @@ from collections.abc import Callable
 
 from .procinfo import catches, signal_thread
 from .runtime import kernel_file, open_private, read_identity
+from .signals import SignalChoiceError, SignalNumber, parse_signal
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack
-from .trigger import SignalChoiceError, SignalNumber, parse_signal
 
 RAW_NOTE = (
     "Native code holds the GIL: no Python thread can run, so this is the raw dump that "

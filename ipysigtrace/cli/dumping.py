@@ -195,7 +195,7 @@ def dump_once(args: argparse.Namespace, target: Target) -> dict:
 
 def published_signal(name: str) -> int | None:
     """The number of a signal a kernel named in its identity (``SIGURG``, ``SIGRTMIN+1``)."""
-    from ..trigger import SignalChoiceError, parse_signal
+    from ..signals import SignalChoiceError, parse_signal
 
     if not name:
         return None

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import pytest
 
 from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.signals import SignalChoiceError, parse_signal
 from ipysigtrace.snapshot import StackSnapshot
-from ipysigtrace.trigger import SignalChoiceError, SignalTrigger, parse_signal
+from ipysigtrace.trigger import SignalTrigger
 from ipysigtrace.watcher import MIN_INTERVAL, THREAD_NAME, Watcher
 
 
