@@ -534,6 +534,7 @@ def unload(shell: Any) -> None:
     extension.publisher.close()
     extension.files.close()
     atexit.unregister(extension.files.close)
+    highlight.settle()
     if extension.config in shell.configurables:
         shell.configurables.remove(extension.config)
     magics = shell.magics_manager.magics["line"]

@@ -22,7 +22,7 @@ def _plain(line: str) -> str:
 
 
 _highlight: Callable[[str], str] = _plain
-_started = False
+_timer: threading.Timer | None = None
 
 
 def line(text: str) -> str:
@@ -61,11 +61,23 @@ def prepare_soon(delay: float = 0.2) -> None:
     The delay lets a kernel that loads ipysigtrace at start answer its first request
     before the compiling competes with it for the GIL.
     """
-    global _started
-    if _started or ready():
+    global _timer
+    if _timer is not None or ready():
         return
-    _started = True
-    timer = threading.Timer(delay, prepare)
-    timer.name = "ipysigtrace-warmup"
-    timer.daemon = True
-    timer.start()
+    _timer = threading.Timer(delay, prepare)
+    _timer.name = "ipysigtrace-warmup"
+    _timer.daemon = True
+    _timer.start()
+
+
+def settle(timeout: float = 5.0) -> None:
+    """Leave no thread behind (an unload): cancel a warm-up not begun, wait for one under way.
+
+    A cancelled warm-up runs again at the next ``prepare_soon``.
+    """
+    global _timer
+    timer, _timer = _timer, None
+    if timer is None:
+        return
+    timer.cancel()
+    timer.join(timeout)
