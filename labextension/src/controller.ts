@@ -25,20 +25,6 @@ export const MAX_ERROR_CHARS = 300;
 /** The one sentence for a kernel that lacks ipysigtrace. */
 export const NOT_LOADED = 'ipysigtrace is not loaded in this kernel';
 
-/**
- * Control-channel requests. The kernel says busy and idle around each of
- * them while the cell keeps running (ipykernel does so for a message type it
- * does not know, such as the dump request to a kernel without ipysigtrace),
- * so their status says nothing about the cell.
- */
-export const CONTROL_MESSAGE_TYPES: ReadonlySet<string> = new Set([
-  'ipysigtrace_request',
-  'debug_request',
-  'usage_request',
-  'interrupt_request',
-  'shutdown_request'
-]);
-
 /** States of a kernel's connection that JupyterLab knows and IOPub does not. */
 const CONNECTION_STATES: ReadonlySet<string> = new Set([
   'unknown',
@@ -49,16 +35,22 @@ const CONNECTION_STATES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Whether a kernel runs a cell, from its IOPub status messages except those
- * about control-channel requests, and from JupyterLab's connection states.
+ * Whether a kernel runs something, request by request: busy from a request's
+ * busy status until that same request's idle, from IOPub status messages;
+ * restarts and the like from JupyterLab's connection states.
  *
- * JupyterLab's own kernel status takes every status message, so a dump
- * request to a kernel without ipysigtrace makes a busy kernel look idle.
+ * JupyterLab's own kernel status takes the last status message, whatever
+ * request it is about. The control channel is answered while a cell runs,
+ * and the kernel says busy and idle around each control request (a dump
+ * request to a kernel without ipysigtrace, a debugger's request, a
+ * kernel_info_request that the server sends on control), so a busy kernel
+ * looks idle there.
  */
 export class KernelActivity {
   /** `initial`: JupyterLab's status of the kernel when tracking begins. */
   constructor(initial: string) {
     this._state = initial;
+    this._busyBefore = initial === 'busy';
   }
 
   /** 'busy', 'idle', 'starting', or a connection state such as 'restarting'. */
@@ -66,12 +58,28 @@ export class KernelActivity {
     return this._state;
   }
 
-  /** An IOPub status message; true when it changed the state. */
-  status(executionState: string, parentType: string | undefined): boolean {
-    if (parentType !== undefined && CONTROL_MESSAGE_TYPES.has(parentType)) {
+  /**
+   * An IOPub status message about the request `parentId` ('' for none);
+   * true when it changed the state.
+   */
+  status(executionState: string, parentId: string): boolean {
+    if (this._state === 'dead') {
       return false;
     }
-    return this._set(executionState);
+    if (executionState === 'busy') {
+      this._running.add(parentId);
+    } else if (executionState === 'idle') {
+      if (!this._running.delete(parentId)) {
+        // The end of a request that started before tracking began: the
+        // one that made the kernel busy then.
+        this._busyBefore = false;
+      }
+    } else {
+      return this._reset(executionState); // 'starting', 'restarting'
+    }
+    return this._set(
+      this._running.size > 0 || this._busyBefore ? 'busy' : 'idle'
+    );
   }
 
   /**
@@ -79,11 +87,21 @@ export class KernelActivity {
    * state. Only connection states count: busy and idle come from IOPub.
    */
   connection(status: string): boolean {
-    return CONNECTION_STATES.has(status) ? this._set(status) : false;
+    return CONNECTION_STATES.has(status) ? this._reset(status) : false;
+  }
+
+  /** A new kernel process or none: no request of the old one runs. */
+  private _reset(state: string): boolean {
+    if (this._state === 'dead') {
+      return false;
+    }
+    this._running.clear();
+    this._busyBefore = false;
+    return this._set(state);
   }
 
   private _set(state: string): boolean {
-    if (state === this._state || this._state === 'dead') {
+    if (state === this._state) {
       return false;
     }
     this._state = state;
@@ -91,6 +109,10 @@ export class KernelActivity {
   }
 
   private _state: string;
+  /** Requests whose busy came and whose idle has not. */
+  private _running = new Set<string>();
+  /** Whether a request that started before tracking began may still run. */
+  private _busyBefore: boolean;
 }
 
 /** The kernel's answer to the silent `%load_ext ipysigtrace`. */

@@ -81,13 +81,10 @@ class TrackedKernel {
     }
     const state = (msg.content as { execution_state?: unknown })
       .execution_state;
-    const parent = (msg.parent_header as { msg_type?: unknown }).msg_type;
+    const parent = (msg.parent_header as { msg_id?: unknown }).msg_id;
     if (
       typeof state === 'string' &&
-      this.activity.status(
-        state,
-        typeof parent === 'string' ? parent : undefined
-      )
+      this.activity.status(state, typeof parent === 'string' ? parent : '')
     ) {
       this._emit();
     }
@@ -115,6 +112,22 @@ function trackedKernel(kernel: Kernel.IKernelConnection): TrackedKernel {
     tracked.set(kernel, found);
   }
   return found;
+}
+
+/**
+ * Follow the busy and idle of a notebook's or console's kernels from now on,
+ * so that a panel opened during a hang knows the kernel is busy even when
+ * control requests have made JupyterLab's status say idle.
+ */
+export function followKernels(sessionContext: ISessionContext): void {
+  const follow = () => {
+    const kernel = sessionContext.session?.kernel;
+    if (kernel) {
+      trackedKernel(kernel);
+    }
+  };
+  follow();
+  sessionContext.kernelChanged.connect(follow);
 }
 
 /** `%load_ext ipysigtrace`, silent and not in the history, in one kernel. */

@@ -841,37 +841,73 @@ test('after dispose: no timer, no request, and late answers change nothing', asy
   assert.equal(changes(), before);
 });
 
-test('KernelActivity ignores the status of control requests, ours and others', () => {
-  const activity = new KernelActivity('busy');
-  for (const type of [
-    'ipysigtrace_request',
-    'debug_request',
-    'usage_request',
-    'interrupt_request',
-    'shutdown_request'
-  ]) {
-    assert.equal(activity.status('busy', type), false);
-    assert.equal(activity.status('idle', type), false);
-    assert.equal(activity.state, 'busy', type);
+test('KernelActivity: a control request answered during a cell does not end the cell', () => {
+  const activity = new KernelActivity('idle');
+  assert.equal(activity.status('busy', 'cell'), true);
+  assert.equal(activity.state, 'busy');
+  // The dump request to a kernel without ipysigtrace, then a kernel_info_request
+  // the server sends on control: each says busy and idle while the cell runs.
+  for (const request of ['dump', 'kernel-info']) {
+    assert.equal(activity.status('busy', request), false);
+    assert.equal(activity.status('idle', request), false);
+    assert.equal(activity.state, 'busy', request);
   }
-  assert.equal(activity.status('idle', 'execute_request'), true);
+  assert.equal(activity.status('idle', 'cell'), true);
   assert.equal(activity.state, 'idle');
-  assert.equal(activity.status('idle', 'execute_request'), false, 'no change');
-  assert.equal(activity.status('starting', undefined), true);
-  assert.equal(activity.state, 'starting');
+  assert.equal(activity.status('idle', 'cell'), false, 'no change');
 });
 
-test('KernelActivity takes connection states from JupyterLab, not busy or idle', () => {
+test('KernelActivity: a control request that outlasts the cell keeps it busy until its idle', () => {
+  const activity = new KernelActivity('idle');
+  activity.status('busy', 'cell');
+  activity.status('busy', 'debug');
+  activity.status('idle', 'cell');
+  assert.equal(activity.state, 'busy');
+  assert.equal(activity.status('idle', 'debug'), true);
+  assert.equal(activity.state, 'idle');
+});
+
+test('KernelActivity: tracking that begins during a cell waits for an idle it did not see start', () => {
+  const activity = new KernelActivity('busy');
+  activity.status('busy', 'dump');
+  activity.status('idle', 'dump');
+  assert.equal(activity.state, 'busy', 'the cell still runs');
+  assert.equal(activity.status('idle', 'cell'), true);
+  assert.equal(activity.state, 'idle');
+  const idle = new KernelActivity('idle');
+  assert.equal(idle.status('idle', 'other'), false);
+  assert.equal(idle.state, 'idle');
+});
+
+test('KernelActivity: starting and restarts forget the requests of the old process', () => {
+  const activity = new KernelActivity('busy');
+  activity.status('busy', 'cell');
+  assert.equal(activity.status('starting', ''), true);
+  assert.equal(activity.state, 'starting');
+  assert.equal(activity.status('busy', 'kernel-info'), true);
+  assert.equal(activity.status('idle', 'kernel-info'), true);
+  assert.equal(activity.state, 'idle', 'the old cell is not waited for');
+  activity.status('busy', 'cell-2');
+  assert.equal(activity.connection('restarting'), true);
+  assert.equal(activity.state, 'restarting');
+  activity.status('busy', 'kernel-info');
+  activity.status('idle', 'kernel-info');
+  assert.equal(activity.state, 'idle');
+});
+
+test('KernelActivity takes connection states from JupyterLab, not its busy or idle', () => {
   const activity = new KernelActivity('busy');
   assert.equal(activity.connection('idle'), false); // JupyterLab's, blurred
+  assert.equal(activity.connection('busy'), false);
   assert.equal(activity.state, 'busy');
   for (const state of ['unknown', 'restarting', 'autorestarting', 'terminating']) {
     assert.equal(activity.connection(state), true, state);
     assert.equal(activity.state, state);
   }
-  assert.equal(activity.status('idle', 'kernel_info_request'), true);
+  assert.equal(activity.status('busy', 'kernel-info'), true);
   assert.equal(activity.connection('dead'), true);
-  assert.equal(activity.status('idle', 'execute_request'), false, 'dead stays dead');
+  assert.equal(activity.status('idle', 'kernel-info'), false, 'dead stays dead');
+  assert.equal(activity.connection('restarting'), false);
   assert.equal(activity.state, 'dead');
 });
 
