@@ -220,7 +220,10 @@ export function oneLine(text: string, max = MAX_ERROR_CHARS): string {
       .split(/\r\n|[\n\r\u2028\u2029]/)
       .map(part => part.trim())
       .find(part => part !== '') ?? '';
-  const clean = line.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ');
+  // Control characters, and the bidi controls that would reorder the line.
+  const clean = line
+    .replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .trim();
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
@@ -234,7 +237,10 @@ function loadComplaint(stderr: string): string {
 /** `{ status, message }` of a rejected request. */
 function failureOf(error: unknown): IFailure {
   if (error && typeof error === 'object') {
-    const { status, message } = error as { status?: unknown; message?: unknown };
+    const { status, message } = error as {
+      status?: unknown;
+      message?: unknown;
+    };
     if (typeof status === 'number' && typeof message === 'string') {
       return { status, message };
     }
@@ -371,7 +377,11 @@ export class StacksController {
       (load.phase === 'offer' || load.phase === 'again') &&
       load.kernelId === this._host.kernelId()
     ) {
-      this._load = { phase: 'waiting', kernelId: load.kernelId, retried: false };
+      this._load = {
+        phase: 'waiting',
+        kernelId: load.kernelId,
+        retried: false
+      };
       if (this._host.kernelState() === 'idle') {
         this._startLoad(false);
       } else {
@@ -382,6 +392,9 @@ export class StacksController {
 
   /** Show a line in the status (a copy, a cell that is gone). */
   say(text: string): void {
+    if (this._disposed) {
+      return;
+    }
     this._status = text;
     this._changed();
   }
@@ -415,7 +428,11 @@ export class StacksController {
       load.phase !== 'lost' &&
       load.kernelId !== this._host.kernelId()
     ) {
-      this._lose('The notebook changed kernels');
+      this._lose(
+        this._host.kernelId() === null
+          ? 'The kernel stopped'
+          : 'The notebook changed kernels'
+      );
     }
   }
 
@@ -502,9 +519,6 @@ export class StacksController {
       phase: 'lost',
       text: asked ? `${what} before ipysigtrace was loaded.` : `${what}.`
     };
-    if (this._status === LOADING) {
-      this._status = '';
-    }
     this._changed();
   }
 

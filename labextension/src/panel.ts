@@ -32,7 +32,13 @@ import {
   LoadReply,
   StacksController
 } from './controller';
-import { IDumpReply, IFrame, renderText, snapshotTitle, summary } from './model';
+import {
+  IDumpReply,
+  IFrame,
+  renderText,
+  snapshotTitle,
+  summary
+} from './model';
 import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
 
 /** The class of the notice's button (kept focused across a redraw). */

@@ -354,7 +354,10 @@ test('idle: "Load ipysigtrace" loads at once, then takes the snapshot', async ()
   });
   host.lastLoad.started();
   become('busy'); // the kernel runs %load_ext
-  assert.equal(controller.state.notice?.text, 'Loading ipysigtrace in the kernel…');
+  assert.equal(
+    controller.state.notice?.text,
+    'Loading ipysigtrace in the kernel…'
+  );
   become('idle');
   assert.equal(host.loads.length, 1, 'idle again does not load again');
   host.lastLoad.answer.resolve({ status: 'ok', stderr: '' });
@@ -386,7 +389,10 @@ test('busy: asking waits for the cell to end, says so, and loads when the kernel
   assert.equal(host.loads.length, 0);
   become('idle'); // the cell ended (or was interrupted)
   assert.equal(host.loads.length, 1);
-  assert.equal(controller.state.notice?.text, 'Loading ipysigtrace in the kernel…');
+  assert.equal(
+    controller.state.notice?.text,
+    'Loading ipysigtrace in the kernel…'
+  );
   host.lastLoad.answer.resolve({ status: 'ok', stderr: '' });
   await settle();
   const reply = snapshotReply();
@@ -431,7 +437,10 @@ test('a load sent behind another running cell says it waits for that cell, not "
     error: false
   });
   host.lastLoad.started(); // the kernel runs ours now
-  assert.equal(controller.state.notice?.text, 'Loading ipysigtrace in the kernel…');
+  assert.equal(
+    controller.state.notice?.text,
+    'Loading ipysigtrace in the kernel…'
+  );
 });
 
 test('a load aborted right after the cell ended is sent once more, then reported, never as failed', async () => {
@@ -527,9 +536,16 @@ test('a real failure says the kernel’s error in one line', async () => {
 test('an error without a value is named alone', async () => {
   const { host, controller } = await notLoadedPanel('idle');
   controller.act('load');
-  host.lastLoad.answer.resolve({ status: 'error', ename: 'SystemExit', evalue: '' });
+  host.lastLoad.answer.resolve({
+    status: 'error',
+    ename: 'SystemExit',
+    evalue: ''
+  });
   await settle();
-  assert.equal(controller.state.notice?.text, 'Could not load ipysigtrace: SystemExit');
+  assert.equal(
+    controller.state.notice?.text,
+    'Could not load ipysigtrace: SystemExit'
+  );
 });
 
 test('a load that ran but left ipysigtrace unloaded says the kernel’s complaint', async () => {
@@ -537,7 +553,8 @@ test('a load that ran but left ipysigtrace unloaded says the kernel’s complain
   controller.act('load');
   host.lastLoad.answer.resolve({
     status: 'ok',
-    stderr: 'some warning\nipysigtrace: not loaded: SIGUSR2 has a handler of its own\n'
+    stderr:
+      'some warning\nipysigtrace: not loaded: SIGUSR2 has a handler of its own\n'
   });
   await settle();
   host.lastDump.answer.reject(notLoaded());
@@ -572,7 +589,11 @@ test('after a load, a "not loaded" answer to a request sent before it does not c
   const early = controller.refresh(); // the user pressed Refresh meanwhile
   host.lastLoad.answer.resolve({ status: 'ok', stderr: '' });
   await settle();
-  assert.equal(host.dumps.length, 2, 'the load waits for the request under way');
+  assert.equal(
+    host.dumps.length,
+    2,
+    'the load waits for the request under way'
+  );
   host.dumps[1].answer.reject(notLoaded());
   await early;
   assert.equal(controller.state.notice, null, 'still checking, no complaint');
@@ -688,6 +709,17 @@ test('another kernel with an old offer on screen: "load" does nothing until aske
   assert.equal(host.loads.length, 0);
   controller.kernelChanged();
   assert.equal(controller.state.notice?.text, 'The notebook changed kernels.');
+});
+
+test('no kernel any more while waiting: said, and nothing is loaded', async () => {
+  const { host, controller } = await notLoadedPanel('busy');
+  controller.act('load');
+  host.id = null;
+  controller.kernelChanged();
+  assert.equal(
+    controller.state.notice?.text,
+    'The kernel stopped before ipysigtrace was loaded.'
+  );
 });
 
 test('an answer about a kernel the notebook no longer has is dropped', async () => {
@@ -900,21 +932,34 @@ test('KernelActivity takes connection states from JupyterLab, not its busy or id
   assert.equal(activity.connection('idle'), false); // JupyterLab's, blurred
   assert.equal(activity.connection('busy'), false);
   assert.equal(activity.state, 'busy');
-  for (const state of ['unknown', 'restarting', 'autorestarting', 'terminating']) {
+  for (const state of [
+    'unknown',
+    'restarting',
+    'autorestarting',
+    'terminating'
+  ]) {
     assert.equal(activity.connection(state), true, state);
     assert.equal(activity.state, state);
   }
   assert.equal(activity.status('busy', 'kernel-info'), true);
   assert.equal(activity.connection('dead'), true);
-  assert.equal(activity.status('idle', 'kernel-info'), false, 'dead stays dead');
+  assert.equal(
+    activity.status('idle', 'kernel-info'),
+    false,
+    'dead stays dead'
+  );
   assert.equal(activity.connection('restarting'), false);
   assert.equal(activity.state, 'dead');
 });
 
 test('oneLine: first non-empty line, no escapes or control characters, bounded', () => {
-  assert.equal(oneLine('\n\n  \u001b[31mValueError\u001b[0m: bad\nmore'), 'ValueError: bad');
+  assert.equal(
+    oneLine('\n\n  \u001b[31mValueError\u001b[0m: bad\nmore'),
+    'ValueError: bad'
+  );
   assert.equal(oneLine('a\tb\u0007c'), 'a b c');
   assert.equal(oneLine('first\u2028second'), 'first');
+  assert.equal(oneLine('abc\u202edef\u2066'), 'abc def');
   const long = oneLine('x'.repeat(1000));
   assert.equal(long.length, MAX_ERROR_CHARS);
   assert.ok(long.endsWith('…'));
