@@ -19,6 +19,12 @@ export const AUTO_REFRESH_MS = 2000;
  */
 export const REFRESH_GAP_MS = 300;
 
+/**
+ * How many times the snapshot after a load is asked again when the server
+ * says it comes too soon after the previous dump (HTTP 429).
+ */
+export const CHECK_REFUSALS = 3;
+
 /** The longest kernel error the panel shows, in characters. */
 export const MAX_ERROR_CHARS = 300;
 
@@ -202,7 +208,14 @@ type Load =
       retried: boolean;
     }
   /** Loaded; the snapshot asked after it (`after`: the last earlier request). */
-  | { phase: 'checking'; kernelId: string; after: number; stderr: string }
+  | {
+      phase: 'checking';
+      kernelId: string;
+      after: number;
+      stderr: string;
+      /** Times the server said "too soon" to the snapshot (429). */
+      refused: number;
+    }
   /** It ended without loading: what happened, and the offer again. */
   | { phase: 'again'; kernelId: string; text: string; error: boolean }
   /** The kernel restarted, stopped or was replaced: ask it again. */
@@ -476,6 +489,18 @@ export class StacksController {
   }
 
   private _failed(kernelId: string, seq: number, failure: IFailure): void {
+    const load = this._load;
+    if (
+      failure.status === 429 &&
+      load.phase === 'checking' &&
+      load.refused < CHECK_REFUSALS
+    ) {
+      // The dump that said "not loaded" may have been just before the load:
+      // the server refuses a second one so soon. Ask again after the gap.
+      this._load = { ...load, refused: load.refused + 1 };
+      this._refreshAfter = true;
+      return;
+    }
     if (failure.status !== 409) {
       this._failure = failure;
       // Keep the last snapshot below the error, except when the kernel is
@@ -491,7 +516,6 @@ export class StacksController {
     // Not loaded: the panel says so in its own words (the notice).
     this._failure = null;
     this._reply = null;
-    const load = this._load;
     if (load.phase === 'checking') {
       if (seq > load.after) {
         const complaint = loadComplaint(load.stderr);
@@ -588,7 +612,8 @@ export class StacksController {
         phase: 'checking',
         kernelId,
         after: this._seq,
-        stderr: answer.stderr
+        stderr: answer.stderr,
+        refused: 0
       };
       this._changed();
       void this.refresh();

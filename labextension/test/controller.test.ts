@@ -7,6 +7,7 @@ import { test } from 'node:test';
 
 import {
   AUTO_REFRESH_MS,
+  CHECK_REFUSALS,
   IClock,
   IStacksHost,
   IStacksState,
@@ -604,6 +605,56 @@ test('after a load, a "not loaded" answer to a request sent before it does not c
   await settle();
   assert.equal(controller.state.reply, reply);
   assert.equal(controller.state.notice, null);
+});
+
+test('after a load, a snapshot refused as too soon is asked again after the gap', async () => {
+  const { host, controller } = await notLoadedPanel('idle');
+  controller.act('load');
+  host.lastLoad.answer.resolve({ status: 'ok', stderr: '' });
+  await settle();
+  for (let refused = 0; refused < CHECK_REFUSALS; refused++) {
+    host.lastDump.answer.reject({ status: 429, message: 'Too soon.' });
+    await settle();
+    assert.equal(controller.state.failure, null, 'not shown: asked again');
+    const before = host.dumps.length;
+    host.clock.advance(REFRESH_GAP_MS);
+    assert.equal(host.dumps.length, before + 1);
+  }
+  const reply = snapshotReply();
+  host.lastDump.answer.resolve(reply);
+  await settle();
+  assert.equal(controller.state.reply, reply);
+  assert.equal(controller.state.notice, null);
+});
+
+test('after a load, refusals beyond the bound are shown', async () => {
+  const { host, controller } = await notLoadedPanel('idle');
+  controller.act('load');
+  host.lastLoad.answer.resolve({ status: 'ok', stderr: '' });
+  await settle();
+  for (let refused = 0; refused < CHECK_REFUSALS; refused++) {
+    host.lastDump.answer.reject({ status: 429, message: 'Too soon.' });
+    await settle();
+    host.clock.advance(REFRESH_GAP_MS);
+  }
+  host.lastDump.answer.reject({ status: 429, message: 'Too soon.' });
+  await settle();
+  assert.deepEqual(controller.state.failure, {
+    status: 429,
+    message: 'Too soon.'
+  });
+  host.clock.advance(REFRESH_GAP_MS * 10);
+  assert.equal(host.dumps.length, 2 + CHECK_REFUSALS);
+});
+
+test('a refusal (429) outside a load check is shown at once', async () => {
+  const { host, controller } = setup('busy');
+  const done = controller.refresh();
+  host.lastDump.answer.reject({ status: 429, message: 'Too soon.' });
+  await done;
+  assert.equal(controller.state.failure?.status, 429);
+  host.clock.advance(REFRESH_GAP_MS * 10);
+  assert.equal(host.dumps.length, 1);
 });
 
 test('after a load, another error ends the check and shows the error', async () => {
