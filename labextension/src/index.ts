@@ -24,7 +24,7 @@ import {
   WIDGET_MODULE,
   WIDGET_MODULE_VERSION
 } from './model';
-import { IStacksSource, StacksPanel } from './panel';
+import { followKernels, IStacksSource, StacksPanel } from './panel';
 
 /** The plugin's id; also names its settings schema (schema/plugin.json). */
 const PLUGIN_ID = 'ipysigtrace:plugin';
@@ -212,8 +212,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks.currentChanged.connect(changed);
     notebooks.widgetAdded.connect((_, panel) => {
       panel.sessionContext.kernelChanged.connect(changed);
+      followKernels(panel.sessionContext);
     });
     consoles?.currentChanged.connect(changed);
+    consoles?.widgetAdded.connect((_, panel) =>
+      followKernels(panel.sessionContext)
+    );
   }
 };
 

@@ -1,5 +1,7 @@
 /**
  * The "Stacks" panel: shows one snapshot of every thread's stack of a kernel.
+ * What it asks and when is its `StacksController`'s (src/controller.ts); the
+ * panel gives it the kernel and the server, and draws what it says.
  *
  * Every string that comes from the kernel is put in the page with
  * `textContent`, never as HTML.
@@ -9,6 +11,7 @@ import {
   ISessionContext,
   MainAreaWidget
 } from '@jupyterlab/apputils';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import {
   bugIcon,
   copyIcon,
@@ -17,7 +20,18 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { ApiError, requestDump } from './api';
+import { requestDump } from './api';
+import {
+  ActionId,
+  AUTO_REFRESH_MS,
+  IClock,
+  IFailure,
+  INotice,
+  IStacksHost,
+  KernelActivity,
+  LoadReply,
+  StacksController
+} from './controller';
 import {
   IDumpReply,
   IFrame,
@@ -27,14 +41,15 @@ import {
 } from './model';
 import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
 
-/** How often auto-refresh asks for a new snapshot, in milliseconds. */
-export const AUTO_REFRESH_MS = 2000;
+/** The class of the notice's button (kept focused across a redraw). */
+const NOTICE_BUTTON = 'jp-ipysigtrace-notice-button';
 
-/**
- * How long a refresh asked for during another request waits after it, in
- * milliseconds: the server refuses two dumps of a kernel within 250 ms.
- */
-const REFRESH_GAP_MS = 300;
+/** The look and the class of each of the notice's buttons. */
+const ACTION_CLASS: Record<ActionId, string> = {
+  load: 'jp-mod-accept jp-ipysigtrace-load',
+  cancel: 'jp-mod-reject jp-ipysigtrace-load-cancel',
+  refresh: 'jp-mod-accept jp-ipysigtrace-ask-again'
+};
 
 /** The notebook or console whose kernel a panel shows. */
 export interface IStacksSource {
@@ -45,10 +60,143 @@ export interface IStacksSource {
   revealFrame?(frame: IFrame): boolean;
 }
 
-/** What the panel shows when it has no snapshot. */
-type Failure = { status: number; message: string };
+/**
+ * A kernel connection's `KernelActivity`, fed from its IOPub status messages
+ * and its status. One per connection, shared by its panels and kept while
+ * the connection lives, so that a panel opened later starts from a state
+ * that earlier dump requests have not blurred.
+ */
+class TrackedKernel {
+  constructor(kernel: Kernel.IKernelConnection) {
+    this.activity = new KernelActivity(kernel.status);
+    kernel.iopubMessage.connect(this._onIOPub, this);
+    kernel.statusChanged.connect(this._onStatus, this);
+  }
 
-/** The body of the panel: the header, the banners and one section per thread. */
+  readonly activity: KernelActivity;
+
+  /** Called whenever `activity.state` changes. */
+  readonly listeners = new Set<() => void>();
+
+  private _onIOPub(
+    _: Kernel.IKernelConnection,
+    msg: KernelMessage.IIOPubMessage
+  ): void {
+    if (msg.header.msg_type !== 'status') {
+      return;
+    }
+    const state = (msg.content as { execution_state?: unknown })
+      .execution_state;
+    const parent = (msg.parent_header as { msg_id?: unknown }).msg_id;
+    if (
+      typeof state === 'string' &&
+      this.activity.status(state, typeof parent === 'string' ? parent : '')
+    ) {
+      this._emit();
+    }
+  }
+
+  private _onStatus(_: Kernel.IKernelConnection, status: Kernel.Status): void {
+    if (this.activity.connection(status)) {
+      this._emit();
+    }
+  }
+
+  private _emit(): void {
+    for (const listener of [...this.listeners]) {
+      listener();
+    }
+  }
+}
+
+const tracked = new WeakMap<Kernel.IKernelConnection, TrackedKernel>();
+
+function trackedKernel(kernel: Kernel.IKernelConnection): TrackedKernel {
+  let found = tracked.get(kernel);
+  if (!found) {
+    found = new TrackedKernel(kernel);
+    tracked.set(kernel, found);
+  }
+  return found;
+}
+
+/**
+ * Follow the busy and idle of a notebook's or console's kernels from now on,
+ * so that a panel opened during a hang knows the kernel is busy even when
+ * control requests have made JupyterLab's status say idle.
+ */
+export function followKernels(sessionContext: ISessionContext): void {
+  const follow = () => {
+    const kernel = sessionContext.session?.kernel;
+    if (kernel) {
+      trackedKernel(kernel);
+    }
+  };
+  follow();
+  sessionContext.kernelChanged.connect(follow);
+}
+
+/** `%load_ext ipysigtrace`, silent and not in the history, in one kernel. */
+function loadExtension(
+  kernel: Kernel.IKernelConnection,
+  started: () => void
+): Promise<LoadReply> {
+  const future = kernel.requestExecute({
+    code: '%load_ext ipysigtrace',
+    silent: true,
+    store_history: false,
+    allow_stdin: false
+  });
+  let stderr = '';
+  future.onIOPub = msg => {
+    const content = msg.content as {
+      execution_state?: unknown;
+      name?: unknown;
+      text?: unknown;
+    };
+    if (msg.header.msg_type === 'status') {
+      if (content.execution_state === 'busy') {
+        started();
+      }
+    } else if (
+      msg.header.msg_type === 'stream' &&
+      content.name === 'stderr' &&
+      typeof content.text === 'string'
+    ) {
+      stderr += content.text;
+    }
+  };
+  return future.done.then(reply => {
+    const content = reply.content as {
+      status: string;
+      ename?: unknown;
+      evalue?: unknown;
+    };
+    if (content.status === 'ok') {
+      return { status: 'ok', stderr };
+    }
+    if (content.status === 'error') {
+      return {
+        status: 'error',
+        ename: String(content.ename ?? 'Error'),
+        evalue: String(content.evalue ?? '')
+      };
+    }
+    return { status: 'aborted' };
+  });
+}
+
+const windowClock: IClock = {
+  setTimeout: (callback, ms) => window.setTimeout(callback, ms),
+  clearTimeout: handle => window.clearTimeout(handle as number),
+  setInterval: (callback, ms) => window.setInterval(callback, ms),
+  clearInterval: handle => window.clearInterval(handle as number)
+};
+
+/**
+ * The body of the panel: the header, the banners and one section per
+ * thread, drawn from what its `StacksController` says.
+ */
 export class StacksView extends Widget {
   constructor(readonly source: IStacksSource) {
     super();
@@ -58,14 +206,38 @@ export class StacksView extends Widget {
       reveal &&
         ((frame: IFrame) => {
           if (!reveal(frame)) {
-            this._setStatus('That cell is not in this notebook any more.');
+            this.controller.say('That cell is not in this notebook any more.');
           }
         })
     );
     this.node.tabIndex = -1;
-    source.sessionContext.statusChanged.connect(this._onStatus, this);
+    const sessionContext = source.sessionContext;
+    const kernel = () => sessionContext.session?.kernel ?? null;
+    const host: IStacksHost = {
+      kernelId: () => kernel()?.id ?? null,
+      kernelState: () => {
+        const current = kernel();
+        return current ? trackedKernel(current).activity.state : 'unknown';
+      },
+      requestDump: (kernelId, options) =>
+        requestDump(kernelId, undefined, options),
+      loadExtension: (kernelId, started) => {
+        const current = kernel();
+        return current && current.id === kernelId
+          ? loadExtension(current, started)
+          : Promise.reject(new Error('That kernel is not there any more.'));
+      },
+      isVisible: () => this.isVisible,
+      clock: windowClock
+    };
+    this.controller = new StacksController(host, () => this._render());
+    sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    this._watch(kernel());
     this._render();
   }
+
+  /** What the panel asks and when; the view draws what it says. */
+  readonly controller: StacksController;
 
   get showInternals(): boolean {
     return this._threads.showInternals;
@@ -89,105 +261,34 @@ export class StacksView extends Widget {
       return;
     }
     this._threads.showLocals = value;
-    if (value) {
-      void this.refresh(); // with the locals
-    } else {
-      this._render();
-    }
+    this.controller.locals = value; // takes a snapshot when turned on
+    this._render();
   }
 
   get autoRefresh(): boolean {
-    return this._timer !== null;
+    return this.controller.autoRefresh;
   }
 
   set autoRefresh(value: boolean) {
-    if (value === this.autoRefresh || this.isDisposed) {
-      return;
-    }
-    if (value) {
-      this._timer = window.setInterval(() => {
-        // Skip ticks while hidden (a background tab, a collapsed sidebar)
-        // and while the last request has not answered yet.
-        if (this.isVisible && !this._busy) {
-          void this.refresh();
-        }
-      }, AUTO_REFRESH_MS);
-    } else {
-      window.clearInterval(this._timer!);
-      this._timer = null;
-    }
+    this.controller.autoRefresh = value;
   }
 
   /** Ask the server for a new snapshot and show it. */
-  async refresh(): Promise<void> {
-    if (this._busy) {
-      // Let the request under way answer, then ask again: asking now would
-      // only be refused as too soon, and would discard that answer.
-      this._refreshAfter = true;
-      return;
-    }
-    const kernel = this.source.sessionContext.session?.kernel;
-    if (!kernel) {
-      this._failure = {
-        status: 0,
-        message: 'This notebook has no running kernel.'
-      };
-      this._reply = null;
-      this._status = '';
-      this._render();
-      return;
-    }
-    this._busy = true;
-    this._setStatus('Asking the kernel for its stacks…');
-    try {
-      const reply = await requestDump(kernel.id, undefined, {
-        locals: this.showLocals
-      });
-      if (!this.isDisposed) {
-        this._reply = reply;
-        this._failure = null;
-        this._status = '';
-      }
-    } catch (error) {
-      if (!this.isDisposed) {
-        this._failure =
-          error instanceof ApiError
-            ? { status: error.status, message: error.message }
-            : { status: 0, message: String(error) };
-        // Keep the last snapshot below the error, except when the kernel
-        // is another one now (not loaded, unknown).
-        if (this._failure.status === 404 || this._failure.status === 409) {
-          this._reply = null;
-        }
-        this._status = '';
-      }
-    } finally {
-      this._busy = false;
-    }
-    if (!this.isDisposed) {
-      this._render();
-      if (this._refreshAfter) {
-        this._refreshAfter = false;
-        window.setTimeout(() => {
-          if (!this.isDisposed) {
-            void this.refresh();
-          }
-        }, REFRESH_GAP_MS);
-      }
-    }
+  refresh(): Promise<void> {
+    return this.controller.refresh();
   }
 
   /** Copy the snapshot as plain text; false when there is nothing to copy. */
   copyText(): boolean {
-    if (!this._reply) {
-      this._setStatus('Nothing to copy yet: take a snapshot first.');
+    const reply = this.controller.state.reply;
+    if (!reply) {
+      this.controller.say('Nothing to copy yet: take a snapshot first.');
       return false;
     }
-    const snapshot = this._reply.snapshot;
     Clipboard.copyToSystem(
-      renderText(snapshot, this.showInternals, this.showLocals)
+      renderText(reply.snapshot, this.showInternals, this.showLocals)
     );
-    this._setStatus('Copied to the clipboard.');
+    this.controller.say('Copied to the clipboard.');
     return true;
   }
 
@@ -195,132 +296,103 @@ export class StacksView extends Widget {
     if (this.isDisposed) {
       return;
     }
-    this.autoRefresh = false;
-    this.source.sessionContext.statusChanged.disconnect(this._onStatus, this);
+    this.controller.dispose();
+    this._watch(null);
+    this.source.sessionContext.kernelChanged.disconnect(
+      this._onKernelChanged,
+      this
+    );
     super.dispose();
   }
 
-  private _onStatus(): void {
-    if (this._loadButton) {
-      const enabled = this._canLoad();
-      this._loadButton.disabled = !enabled;
-      this._loadHint!.textContent =
-        enabled || this._loading
-          ? ''
-          : 'The kernel is busy: this works once it is idle ' +
-            '(when the cell ends or is interrupted).';
-    }
+  private _onKernelChanged(): void {
+    this._watch(this.source.sessionContext.session?.kernel ?? null);
+    this.controller.kernelChanged();
+    this.controller.kernelStateChanged();
   }
 
-  private _setStatus(text: string): void {
-    this._status = text;
-    if (this._statusNode) {
-      this._statusNode.textContent = text;
-    }
+  /** Follow the busy and idle of this kernel (null: of none). */
+  private _watch(kernel: Kernel.IKernelConnection | null): void {
+    this._tracked?.listeners.delete(this._onActivity);
+    this._tracked = kernel ? trackedKernel(kernel) : null;
+    this._tracked?.listeners.add(this._onActivity);
   }
 
-  /** Whether "Load it now" may run: only when the kernel is idle. */
-  private _canLoad(): boolean {
-    const kernel = this.source.sessionContext.session?.kernel;
-    return !!kernel && kernel.status === 'idle' && !this._loading;
-  }
+  private _onActivity = (): void => this.controller.kernelStateChanged();
 
-  private async _loadExtension(): Promise<void> {
-    const kernel = this.source.sessionContext.session?.kernel;
-    if (!kernel || !this._canLoad()) {
-      return;
-    }
-    this._loading = true;
-    this._onStatus();
-    this._setStatus('Loading ipysigtrace in the kernel…');
-    try {
-      const future = kernel.requestExecute({
-        code: '%load_ext ipysigtrace',
-        silent: false,
-        store_history: false
-      });
-      const reply = await future.done;
-      const content = reply.content;
-      if (content.status !== 'ok') {
-        const detail =
-          content.status === 'error'
-            ? `: ${content.ename}: ${content.evalue}`
-            : '';
-        this._setStatus(`%load_ext ipysigtrace failed in the kernel${detail}`);
-        return;
-      }
-    } catch (error) {
-      this._setStatus(`Could not load ipysigtrace: ${String(error)}`);
-      return;
-    } finally {
-      this._loading = false;
-      this._onStatus();
-    }
-    await this.refresh();
-  }
-
-  /** Rebuild the whole view from the current state. */
+  /** Rebuild the whole view from the controller's state. */
   private _render(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    const state = this.controller.state;
     const scroll = this.node.scrollTop;
+    const hadFocus =
+      document.activeElement?.classList.contains(NOTICE_BUTTON) ?? false;
     this._threads.remember(this.node);
     this.node.replaceChildren();
-    this._loadButton = null;
 
-    this._statusNode = el('div', CLASS.status, this._status);
-    this._statusNode.setAttribute('aria-live', 'polite');
+    const status = el('div', CLASS.status, state.status);
+    status.setAttribute('aria-live', 'polite');
 
-    if (this._failure) {
-      this.node.append(this._renderFailure(this._failure));
+    if (state.notice) {
+      this.node.append(this._renderNotice(state.notice));
     }
-    if (this._reply) {
-      if (this._failure) {
+    if (state.failure) {
+      this.node.append(this._renderFailure(state.failure));
+    }
+    if (state.reply) {
+      if (state.failure) {
         this.node.append(
           el('div', 'jp-ipysigtrace-stale', 'The last snapshot that worked:')
         );
       }
-      this._renderReply(this._reply);
+      this._renderReply(state.reply, status);
     } else {
-      this.node.append(this._statusNode);
+      this.node.append(status);
+    }
+    if (hadFocus) {
+      this.node.querySelector<HTMLElement>(`.${NOTICE_BUTTON}`)?.focus();
     }
     this.node.scrollTop = scroll;
   }
 
-  private _renderFailure(failure: Failure): HTMLElement {
-    const box = el('div', `${CLASS.banner} ${CLASS.error}`);
-    box.setAttribute('role', 'alert');
-    if (failure.status === 409) {
-      box.append(
-        el(
-          'p',
-          'jp-ipysigtrace-banner-title',
-          'ipysigtrace is not loaded in this kernel'
-        )
-      );
-      box.append(el('p', '', failure.message));
+  /** The banner for a kernel without ipysigtrace: one sentence, one button. */
+  private _renderNotice(notice: INotice): HTMLElement {
+    const box = el(
+      'div',
+      `${CLASS.banner} jp-ipysigtrace-not-loaded` +
+        (notice.error ? ` ${CLASS.error}` : '')
+    );
+    box.setAttribute('role', notice.error ? 'alert' : 'status');
+    box.append(el('p', 'jp-ipysigtrace-notice', notice.text));
+    const action = notice.action;
+    if (action) {
       const button = el(
         'button',
-        'jp-Button jp-mod-styled jp-mod-accept jp-ipysigtrace-load',
-        'Load it now'
+        `jp-Button jp-mod-styled ${NOTICE_BUTTON} ${ACTION_CLASS[action.id]}`,
+        action.label
       );
-      button.title =
-        'Run %load_ext ipysigtrace in the kernel (only while it is idle)';
-      button.addEventListener('click', () => void this._loadExtension());
-      this._loadButton = button;
-      this._loadHint = el('span', 'jp-ipysigtrace-load-hint');
-      box.append(button, this._loadHint);
-      this._onStatus();
-    } else {
-      const title =
-        failure.status === 0
-          ? 'No snapshot'
-          : `No snapshot (HTTP ${failure.status})`;
-      box.append(el('p', 'jp-ipysigtrace-banner-title', title));
-      box.append(el('p', '', failure.message));
+      button.title = action.title;
+      button.addEventListener('click', () => this.controller.act(action.id));
+      box.append(button);
     }
     return box;
   }
 
-  private _renderReply(reply: IDumpReply): void {
+  private _renderFailure(failure: IFailure): HTMLElement {
+    const box = el('div', `${CLASS.banner} ${CLASS.error}`);
+    box.setAttribute('role', 'alert');
+    const title =
+      failure.status === 0
+        ? 'No snapshot'
+        : `No snapshot (HTTP ${failure.status})`;
+    box.append(el('p', 'jp-ipysigtrace-banner-title', title));
+    box.append(el('p', '', failure.message));
+    return box;
+  }
+
+  private _renderReply(reply: IDumpReply, status: HTMLElement): void {
     const snapshot = reply.snapshot;
     const header = el('div', CLASS.header);
     header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
@@ -335,22 +407,13 @@ export class StacksView extends Widget {
     if (snapshot.kind === 'raw') {
       this.node.append(rawBanner());
     }
-    this.node.append(this._statusNode!);
+    this.node.append(status);
 
     this.node.append(...this._threads.render(snapshot));
   }
 
-  private _reply: IDumpReply | null = null;
-  private _failure: Failure | null = null;
-  private _status = 'Press Refresh to take a snapshot.';
-  private _statusNode: HTMLElement | null = null;
-  private _loadButton: HTMLButtonElement | null = null;
-  private _loadHint: HTMLElement | null = null;
   private _threads: ThreadsRenderer;
-  private _timer: number | null = null;
-  private _busy = false;
-  private _refreshAfter = false;
-  private _loading = false;
+  private _tracked: TrackedKernel | null = null;
 }
 
 /** The main-area widget: a toolbar above a `StacksView`. */
