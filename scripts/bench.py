@@ -809,6 +809,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repetition, small sizes")
     parser.add_argument("--json", default="bench-results.json", help="where to write results")
     parser.add_argument("--py-spy", default=None, help="py-spy executable, or 'none' to skip it")
+    parser.add_argument(
+        "--sections", default="123456", help="which sections to run, e.g. 56 (default: all)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that kernels are shut down
     os.environ.pop("IPYSIGTRACE_SIGNAL", None)
@@ -825,15 +828,21 @@ def main() -> None:
         threads, depths = [10, 200, 1000], [1000, 5000]
     try:
         with tempfile.TemporaryDirectory() as root:
-            section_hangs(root, pyspy, report, rounds)
-            hangs = [("1a", "loop", "", SPIN), ("1b", "sleep", "", SLEEP)]
-            hangs.append(("1c", "lock", LOCK_SETUP, LOCK))
-            section_server(root, pyspy, report, rounds, hangs)
-            section_scale(root, pyspy, report, scale_rounds, threads, depths, args.quick)
-            section_idle(root, report, idle_rounds, args.quick)
-            section_memory(root, report, dumps, args.quick)
-            section_interrupts(root, report, 5 if args.quick else 100)
-            section_start(root, report, 2 if args.quick else 10)
+            if "1" in args.sections:
+                section_hangs(root, pyspy, report, rounds)
+                hangs = [("1a", "loop", "", SPIN), ("1b", "sleep", "", SLEEP)]
+                hangs.append(("1c", "lock", LOCK_SETUP, LOCK))
+                section_server(root, pyspy, report, rounds, hangs)
+            if "2" in args.sections:
+                section_scale(root, pyspy, report, scale_rounds, threads, depths, args.quick)
+            if "3" in args.sections:
+                section_idle(root, report, idle_rounds, args.quick)
+            if "4" in args.sections:
+                section_memory(root, report, dumps, args.quick)
+            if "5" in args.sections:
+                section_interrupts(root, report, 5 if args.quick else 100)
+            if "6" in args.sections:
+                section_start(root, report, 2 if args.quick else 20)
     finally:
         for kernel in list(LIVE):
             kernel.shutdown()
