@@ -5,34 +5,44 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from .conftest import ARTIFACTS, TOKEN, shut_down_kernels
 
 pytestmark = pytest.mark.browser
 
 
+def code_cell(page: Page, text: str) -> Locator:
+    """The notebook's first code cell that contains ``text``: cells are found by content."""
+    return page.locator(".jp-Notebook .jp-CodeCell", has_text=text).first
+
+
+def run_cell(page: Page, cell: Locator) -> None:
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Enter")
+
+
 def run_cells_until_the_hang(page: Page) -> None:
-    """Run %load_ext, the helper cell, and start hang 1 (the pure-Python loop)."""
-    cells = page.locator(".jp-Notebook .jp-Cell")
-    expect(cells.nth(1)).to_contain_text("%load_ext ipysigtrace")
-    # The kernel loaded ipysigtrace by itself when it started (autoload): the cell says so.
-    said = re.compile("handler and watcher installed|already loaded")
-    loaded = cells.nth(1).locator(".jp-OutputArea", has_text=said)
+    """Run the helper cell, then hang 1 (the pure-Python loop) until it is inside spin().
+
+    The kernel loaded ipysigtrace by itself when it started (autoload): no %load_ext.
+    """
+    helper = code_cell(page, "def dump_in")
+    said = helper.locator(".jp-OutputArea", has_text="This kernel is process")
     for _ in range(3):  # a fresh page may take a moment before it takes keys
-        cells.nth(1).locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("Shift+Enter")
+        run_cell(page, helper)
         try:
-            expect(loaded).to_be_visible(timeout=15_000)
+            expect(said).to_be_visible(timeout=15_000)
             break
         except AssertionError:
             continue
-    expect(loaded).to_be_visible()
-    for _ in range(3):  # the helper, a markdown cell, the spin cell
-        page.keyboard.press("Shift+Enter")
-    expect(cells.nth(4).locator(".jp-InputPrompt")).to_contain_text("[*]")
-    page.wait_for_timeout(1000)
+    expect(said).to_be_visible()
+    spin = code_cell(page, "def spin():")
+    run_cell(page, spin)
+    # The cell's own dump, dump_in(3) seconds later, shows the loop: spin() is under way.
+    expect(spin.locator(".jp-OutputArea", has_text="spin")).to_be_visible(timeout=30_000)
 
 
 def dump_from_the_kernel_menu(page: Page) -> None:
@@ -52,7 +62,7 @@ def check_panel_and_jump(page: Page, shot: str) -> None:
     expect(cell_frame).to_contain_text(re.compile(r"Cell In\[\d+\], line \d+"))
     expect(panel).to_contain_text("runs the cell")
     page.screenshot(path=str(ARTIFACTS / shot))
-    page.locator(".jp-Notebook .jp-Cell").nth(1).click()  # move the selection away first
+    code_cell(page, "def dump_in").click()  # move the selection away first
     cell_frame.click()
     active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
     expect(active).to_contain_text("def spin():")
@@ -74,7 +84,7 @@ def test_jupyterlab(page: Page, lab_server: str) -> None:
     dump_from_the_kernel_menu(page)
     expect(page.locator(".lm-TabBar-tab", has_text="Stacks: demo.ipynb")).to_be_visible()
     check_panel_and_jump(page, "jupyterlab-stacks-panel.png")
-    page.locator(".jp-ipysigtrace-locals").click()
+    page.locator(".jp-ipysigtrace-panel .jp-ipysigtrace-locals").click()
     local = page.locator(".jp-ipysigtrace-panel .jp-ipysigtrace-local", has_text="n")
     expect(local.first).to_be_visible(timeout=15_000)
     page.screenshot(path=str(ARTIFACTS / "jupyterlab-stacks-locals.png"))
@@ -85,7 +95,6 @@ def test_jupyterlab(page: Page, lab_server: str) -> None:
 def test_notebook7(page: Page, lab_server: str) -> None:
     page.goto(f"{lab_server}/notebooks/demo.ipynb?token={TOKEN}")
     expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
-    page.wait_for_timeout(2000)
     run_cells_until_the_hang(page)
     dump_from_the_kernel_menu(page)
     check_panel_and_jump(page, "notebook7-stacks-panel.png")
@@ -99,15 +108,12 @@ def test_live_view_keeps_what_the_user_opened(page: Page, lab_server: str) -> No
     cells = page.locator(".jp-Notebook .jp-Cell")
     expect(cells.first).to_be_visible(timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    run_cells_until_the_hang(page)  # loads the extension and starts hang 1
+    run_cells_until_the_hang(page)  # starts hang 1
     interrupt(page)
-    live_cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="%stackdump --live").first
-    crunch_cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="crunch(20_000_000)").first
+    live_cell = code_cell(page, "%stackdump --live")
+    crunch_cell = code_cell(page, "crunch(20_000_000)")
     for cell in (live_cell, crunch_cell):
-        cell.scroll_into_view_if_needed()
-        cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("Control+Enter")
+        run_cell(page, cell)
     view = live_cell.locator(".jp-ipysigtrace-live .jp-ipysigtrace-mime")  # the widget
     expect(view).to_contain_text("cell running for", timeout=15_000)
     expect(view).to_contain_text("in crunch")

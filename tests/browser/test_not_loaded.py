@@ -132,7 +132,7 @@ def test_busy_kernel_loads_when_the_cell_ends(page: Page, lab_server: str) -> No
     page.keyboard.press("Enter")
     page.keyboard.type("1 + 1")
     page.keyboard.press("Control+Enter")
-    second = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    second = page.locator(".jp-Notebook .jp-CodeCell", has_text="1 + 1")
     expect(second.locator(".jp-OutputArea")).to_contain_text("2")
     expect(second.locator(".jp-InputPrompt")).to_contain_text("[2]")
     shut_down_kernels(page, lab_server)
