@@ -70,7 +70,7 @@ def _messages(client: Any, msg_id: str, seconds: float) -> Iterator[dict[str, An
 
 def _run(client: Any, code: str) -> list[dict[str, Any]]:
     msg_id = client.execute(code)
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         message = client.get_iopub_msg(timeout=30)
         if message["parent_header"].get("msg_id") != msg_id:

@@ -190,7 +190,7 @@ def read_identity(runtime_dir: str, pid: int) -> dict[str, Any] | None:
     started = process_start_time(pid)
     if started is None or started != record["start_time"]:
         return None
-    return record
+    return record if isinstance(record, dict) else None
 
 
 def live_identities(runtime_dir: str) -> dict[int, dict[str, Any]]:

@@ -181,7 +181,7 @@ def _dtype_text(dtype: Any) -> str:
     """A NumPy dtype's name (C-level); for any other dtype (an extension's), its type name."""
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(dtype, numpy.dtype):
-        return dtype.name
+        return str(dtype.name)
     return type(dtype).__name__
 
 

@@ -32,7 +32,7 @@ class Asked:
 
 def ask(info: dict[str, Any], action: str, timeout: float, **options: Any) -> Asked:
     """Ask a kernel, by its connection file's content, on its control channel."""
-    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_client.blocking.client import BlockingKernelClient
     from jupyter_client.session import Session
     from traitlets import TraitError
 

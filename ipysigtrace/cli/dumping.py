@@ -21,8 +21,11 @@ from .errors import BAD_ANSWER, NO_ANSWER, NO_PROCESS, NOT_LOADED, Failure
 from .kernels import Target, read_connection_file, resolve
 from .processes import ancestors, connection_file_of, has_ended, parent_of, runtime_dir
 
+# What a thread's stack is, for telling whether it moved: (file, line, function, repeat).
+Signature = tuple[tuple[str, int, str, int], ...]
 
-def raw_dump(pid: int, timeout: float) -> dict | None:
+
+def raw_dump(pid: int, timeout: float) -> dict[str, Any] | None:
     """faulthandler's raw dump of a kernel that published its identity (rawdump.collect)."""
     from ..rawdump import collect
     from ..sources import line
@@ -44,7 +47,7 @@ def command_dump(args: argparse.Namespace) -> int:
     if target.claimed is not None:
         verify(target, args.timeout)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    previous: dict[int, tuple] = {}
+    previous: dict[int, Signature] = {}
     rounds = 0
     while True:
         data = dump_once(args, target)
@@ -71,11 +74,11 @@ def command_dump(args: argparse.Namespace) -> int:
         print()
 
 
-def signature(thread: Any) -> tuple:
+def signature(thread: Any) -> Signature:
     return tuple((f.filename, f.lineno, f.function, f.repeat) for f in thread.frames)
 
 
-def changed_threads(snapshot: Any, previous: dict[int, tuple]) -> tuple[Any, int]:
+def changed_threads(snapshot: Any, previous: dict[int, Signature]) -> tuple[Any, int]:
     """Only the threads whose stack moved since the previous dump (``--watch``)."""
     from dataclasses import replace
 
@@ -143,7 +146,7 @@ def verify(target: Target, timeout: float) -> None:
     )
 
 
-def dump_once(args: argparse.Namespace, target: Target) -> dict:
+def dump_once(args: argparse.Namespace, target: Target) -> object:
     """One snapshot: the control channel first, then the raw dump of a local kernel."""
     asked = Asked(None)
     if target.connection is not None:
@@ -165,7 +168,8 @@ def dump_once(args: argparse.Namespace, target: Target) -> dict:
                 f"{answered_pid(answer)}; its stacks are not shown",
             )
         if answer.get("status") == "ok" and "snapshot" in answer:
-            return answer["snapshot"]
+            snapshot: object = answer["snapshot"]  # StackSnapshot.from_dict checks it
+            return snapshot
         message = answer.get("message")
         refused = message if isinstance(message, str) else "an answer without a snapshot"
         raise Failure(BAD_ANSWER, f"{args.kernel} answered without a snapshot: {refused[:200]}")
@@ -185,7 +189,7 @@ def dump_once(args: argparse.Namespace, target: Target) -> dict:
             f"kernel {args.kernel} is gone: no process here runs it and it did not answer "
             f"within {args.timeout:g} s (its connection file is left; or it runs elsewhere)",
         )
-    pids = ", ".join(map(str, target.processes or [target.pid]))
+    pids = ", ".join(map(str, target.processes)) if target.processes else str(target.pid)
     raise Failure(
         NO_ANSWER,
         f"no answer from {args.kernel} within {args.timeout:g} s; its process ({pids}) "
@@ -205,7 +209,7 @@ def published_signal(name: str) -> int | None:
         return None
 
 
-def raw_or_fail(args: argparse.Namespace, target: Target) -> dict:
+def raw_or_fail(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     """The raw dump of a kernel that published its identity but did not answer in time."""
     from ..procinfo import catches
     from ..runtime import kernel_file

@@ -65,11 +65,13 @@ def read_connection_file(path: str, only_ours: bool = False) -> dict[str, Any]:
         content = json.loads(data) if len(data) <= MAX_CONNECTION_FILE else None
     except ValueError:
         content = None
-    ok = isinstance(content, dict) and type(content.get("control_port")) is int
-    ok = ok and all(isinstance(content.get(k, ""), str) for k in ("ip", "key", "transport"))
-    if not ok:
+    if not (
+        isinstance(content, dict)
+        and type(content.get("control_port")) is int
+        and all(isinstance(content.get(k, ""), str) for k in ("ip", "key", "transport"))
+    ):
         raise Failure(UNREADABLE, f"{path} is not a kernel connection file")
-    return content  # type: ignore[return-value]
+    return content
 
 
 def kernel_id_of(path: str) -> str:
@@ -117,13 +119,14 @@ def discover(runtime: str) -> list[Found]:
     for path in sorted(glob.glob(os.path.join(glob.escape(runtime), "kernel-*.json"))):
         add(path)
     for pid, record in live_identities(runtime).items():
-        if record["connection_file"]:  # terminal IPython has none: not a kernel
-            add(record["connection_file"]).identities[pid] = record
+        connection = record["connection_file"]
+        if isinstance(connection, str) and connection:  # terminal IPython has none
+            add(connection).identities[pid] = record
     for pid in my_processes():
         args = process_args(pid)
-        path = connection_file_of(pid, args) if args and runs_ipykernel(args) else None
-        if path:
-            add(path).processes.append(pid)
+        found_path = connection_file_of(pid, args) if args and runs_ipykernel(args) else None
+        if found_path:
+            add(found_path).processes.append(pid)
     return sorted(found.values(), key=lambda f: (not f.in_runtime_dir, f.path))
 
 

@@ -120,7 +120,7 @@ def ancestors(pid: int) -> list[int]:
     """The parent of a process, its parent, and so on (not PID 0 or 1)."""
     chain: list[int] = []
     current = parent_of(pid)
-    while current not in (None, 0, 1) and len(chain) < MAX_ANCESTORS:
-        chain.append(current)  # type: ignore[arg-type]
-        current = parent_of(current)  # type: ignore[arg-type]
+    while current is not None and current > 1 and len(chain) < MAX_ANCESTORS:
+        chain.append(current)
+        current = parent_of(current)
     return chain

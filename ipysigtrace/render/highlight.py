@@ -49,7 +49,8 @@ def prepare() -> None:
 
     @lru_cache(maxsize=4096)  # hundreds of idle threads share a few lines
     def highlighted(text: str) -> str:
-        return highlight(printable(text, keep_newlines=True), lexer, formatter).rstrip("\n")
+        html: str = highlight(printable(text, keep_newlines=True), lexer, formatter)
+        return html.rstrip("\n")
 
     highlighted("warm = up(1)")  # compiles the lexer's rules here, not during a dump
     _highlight = highlighted
