@@ -33,6 +33,8 @@ from .kernel import (
 )
 from .live import SHORTEST_WATCHDOG, Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
+from .nudge import HANDLER_CODE as NUDGE_CODE
+from .nudge import Nudger
 from .rawdump import RawDumpWriter
 from .render import ViewOptions, bundle, highlight, payload
 from .render.common import printable
@@ -166,16 +168,19 @@ class Extension:
         )
         previous = signal.getsignal(sig)
         trigger.install()
+        nudger = Nudger()  # not where SIGWINCH is someone else's (a terminal prompt's)
         watcher = Watcher(
             trigger,
             self._dump,
             on_start=self._watcher_started,
             next_timer=self._next_timer,
             on_timer=self._on_timer,
+            nudger=nudger if nudger.install() else None,
         )
         try:
             watcher.start()
         except BaseException:
+            nudger.uninstall()
             trigger.uninstall()
             trigger.close()
             raise
@@ -245,6 +250,8 @@ class Extension:
                     release(self.watcher.thread)
             else:
                 notes.append("the watcher thread did not stop within 2 s")
+            if self.watcher.nudger is not None:  # once the watcher sends no more nudges
+                self.watcher.nudger.uninstall()
         if self.trigger is not None:
             self.trigger.close()
         self.trigger = self.watcher = None
@@ -303,7 +310,7 @@ class Extension:
         """
         cell = self.cells.current
         skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
-        handler = self.trigger.handler_codes if self.trigger else frozenset()
+        handler = self.trigger.handler_codes | {NUDGE_CODE} if self.trigger else frozenset()
         return capture(
             self.classifier,
             cell_thread=cell.thread if cell else None,
@@ -444,6 +451,9 @@ class Extension:
         )
         if self.raw is not None:
             lines.append(f"raw dumps: {self.raw.signum.name} -> {self.raw.path}")
+        nudger = self.watcher.nudger
+        if nudger is not None:
+            lines.append(f"interrupt nudges: {nudger.sent} sent")
         lines += self.problems()
         if self.trigger.previous_wakeup_fd >= 0:
             fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded

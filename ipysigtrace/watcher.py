@@ -8,6 +8,7 @@ recorded in ``errors`` and the watcher carries on.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import trigger as _trigger
+from .nudge import NUDGE_SIGNAL, Nudger
 from .trigger import SignalTrigger
 
 THREAD_NAME = "ipysigtrace-watcher"
@@ -35,9 +37,14 @@ def _nothing() -> None:
     pass
 
 
+SIGINT_BYTE = int(signal.SIGINT)
+NUDGE_BYTE = int(NUDGE_SIGNAL)
+
+
 def _foreign(data: bytes, signal_byte: int) -> bytes:
-    """The bytes of other signals: not our signal, not our own requests."""
-    return bytes(b for b in data if b != signal_byte and b not in _trigger.OURS)
+    """The bytes of other signals: not our signal, our nudges or our own requests."""
+    ours = (signal_byte, NUDGE_BYTE, *_trigger.OURS)
+    return bytes(b for b in data if b not in ours)
 
 
 class Watcher:
@@ -50,8 +57,10 @@ class Watcher:
         on_start: Callable[[], None] | None = None,
         next_timer: Callable[[], float | None] | None = None,
         on_timer: Callable[[], None] | None = None,
+        nudger: Nudger | None = None,
     ) -> None:
         self.trigger = trigger
+        self.nudger = nudger  # wakes the main thread after a SIGINT (see nudge.py)
         self.dump = dump
         self.on_start = on_start
         self.next_timer = next_timer  # seconds until a timer is due, or None: none is
@@ -98,7 +107,8 @@ class Watcher:
         while True:
             try:
                 data = self.trigger.read(self._due())
-                if data is None:  # a timer is due (live views, the watchdog)
+                self._nudge(data)
+                if data is None:  # a timer is due (live views, the watchdog, a nudge)
                     self._guarded(self.on_timer)
                     continue
                 if not data or _trigger.STOP in data:
@@ -125,14 +135,27 @@ class Watcher:
                 self.errors.append(f"watcher: {type(exc).__name__}: {exc}")
                 time.sleep(MIN_INTERVAL)  # and do not spin if it repeats
 
+    def _nudge(self, data: bytes | None) -> None:
+        """Nudges that are due go out; a SIGINT's byte asks for more (see nudge.py)."""
+        if self.nudger is None:
+            return
+        now = time.monotonic()
+        if data and SIGINT_BYTE in data:
+            self.nudger.interrupted(now)
+        self.nudger.send_due(now)
+
     def _due(self) -> float | None:
         """Seconds to wait for the next timer, within [0, MAX_WAIT], whatever it computes."""
+        nudge = self.nudger.next_due(time.monotonic()) if self.nudger is not None else None
         try:
-            due = self._guarded(self.next_timer)
-            return None if due is None else min(max(0.0, float(due)), MAX_WAIT)
+            asked = self._guarded(self.next_timer)
+            due: float | None = None if asked is None else min(max(0.0, float(asked)), MAX_WAIT)
         except (TypeError, ValueError, OverflowError) as exc:
             self.errors.append(f"timer: {type(exc).__name__}: {exc}")
-            return MAX_WAIT
+            due = MAX_WAIT
+        if nudge is None:
+            return due
+        return nudge if due is None else min(due, nudge)
 
     def _guarded(self, function: Callable[[], Any] | None) -> Any:
         """Call a timer callback; None if there is none or it failed (recorded)."""

@@ -27,6 +27,7 @@ def _fd_kinds():
     return {k: kinds.count(k) for k in ("pipe", "socket", "anon_inode")}
 print((
     signal.getsignal(signal.SIGUSR2),
+    signal.getsignal(signal.SIGWINCH),
     sorted(t.name for t in threading.enumerate() if t.name.startswith("ipysigtrace")),
     _fd_kinds(),
 ))
@@ -53,7 +54,7 @@ def test_load_says_what_it_did(kernel: Kernel) -> None:
 
 def test_unload_restores_everything(kernel: Kernel) -> None:
     before = kernel.execute(STATE).stdout
-    assert "<Handlers.SIG_DFL: 0>, []" in before
+    assert "<Handlers.SIG_DFL: 0>, <Handlers.SIG_DFL: 0>, []" in before
     kernel.execute("%load_ext ipysigtrace")
     kernel.execute("%unload_ext ipysigtrace")
     assert kernel.execute(STATE).stdout == before, "handler, threads and fds as before"
@@ -325,3 +326,34 @@ def test_the_watcher_survives_whatever_a_timer_computes(loaded: Kernel, due: str
     loaded.signal()
     assert "runs the cell" in loaded.wait_for_display(msg_id, timeout=30)["text/plain"]
     loaded.interrupt_and_check(msg_id)
+
+
+def test_an_interrupt_is_followed_by_nudges_and_unload_puts_sigwinch_back(
+    loaded: Kernel,
+) -> None:
+    """After a SIGINT the watcher nudges the main thread (see ipysigtrace/nudge.py)."""
+    assert "interrupt nudges: 0 sent" in loaded.execute("%stackdump --status").stdout
+    msg_id = loaded.submit("import time\nprint('SLEEPING', flush=True)\ntime.sleep(10**6)")
+    loaded.wait_for_stream(msg_id, "SLEEPING")
+    os.kill(loaded.pid, signal.SIGUSR2)
+    loaded.interrupt_and_check(msg_id)
+    for _ in range(200):  # the last nudge goes 0.3 s after the SIGINT: ask until it went
+        status = loaded.execute("%stackdump --status").stdout
+        if "interrupt nudges: 3 sent" in status:
+            break
+    assert "interrupt nudges: 3 sent" in status, status
+    assert "watcher thread ipysigtrace-watcher: alive" in status
+    loaded.execute("%unload_ext ipysigtrace")
+    assert loaded.execute(STATE).stdout.startswith("(<Handlers.SIG_DFL: 0>, <Handlers.SIG_DFL: 0>")
+
+
+def test_a_sigwinch_handler_of_the_users_means_no_nudges(kernel: Kernel) -> None:
+    kernel.execute("import signal\nseen = []\nsignal.signal(signal.SIGWINCH, seen.append)")
+    kernel.execute("%load_ext ipysigtrace")
+    assert "interrupt nudges" not in kernel.execute("%stackdump --status").stdout
+    msg_id = kernel.submit("print('SPINNING', flush=True)\nwhile True:\n    pass")
+    kernel.wait_for_stream(msg_id, "SPINNING")
+    kernel.interrupt_and_check(msg_id)  # a spin sees its SIGINT at once: no nudge needed
+    kernel.execute("%unload_ext ipysigtrace")
+    reply = kernel.execute("signal.getsignal(signal.SIGWINCH) == seen.append, seen")
+    assert reply.result == "(True, [])"
