@@ -187,7 +187,8 @@ class Kernel:
         """Interrupt a hung cell once, collect it, and prove the kernel runs the next one.
 
         One interrupt, as a user gives: ipysigtrace keeps it from being lost (only its
-        watcher takes the dump signal, and the watcher never takes SIGINT).
+        watcher takes the dump signal, the watcher never takes SIGINT, and it nudges a
+        main thread that missed one: ipysigtrace/nudge.py).
         """
         self.km.interrupt_kernel()
         hung = self.collect(msg_id, timeout=60)
