@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -174,6 +175,18 @@ class StackSnapshot:
     def thread(self, ident: int) -> ThreadStack | None:
         """The thread with this ident, if it was captured."""
         return next((t for t in self.threads if t.ident == ident), None)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """A sort key that orders names as a reader does: worker-2 before worker-10.
+
+    Text parts (case-folded) and numbers alternate, text first, so keys always compare.
+    """
+    parts = _DIGITS.split(name)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
 
 
 # -- reading the JSON form ---------------------------------------------------------------
