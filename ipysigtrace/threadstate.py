@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from typing import Any
 
 from .snapshot import FrameRecord
 
@@ -104,7 +105,7 @@ _WCHAN_WORDS = (
 )
 
 
-def _libc_reader() -> tuple[object, object, object] | None:
+def _libc_reader() -> tuple[Any, Any, Any] | None:
     try:
         libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
         open_, read, close = libc.open, libc.read, libc.close
@@ -126,15 +127,15 @@ def _read_proc(tid: int, name: str) -> str:
     if _LIBC is None:
         return ""
     open_, read, close = _LIBC
-    fd = open_(f"/proc/self/task/{int(tid)}/{name}".encode(), _O_RDONLY_CLOEXEC)  # type: ignore[operator]
+    fd = open_(f"/proc/self/task/{int(tid)}/{name}".encode(), _O_RDONLY_CLOEXEC)
     if fd < 0:
         return ""
     try:
         buffer = ctypes.create_string_buffer(512)
-        count = read(fd, buffer, 511)  # type: ignore[operator]
+        count = read(fd, buffer, 511)
         return buffer.raw[: max(count, 0)].decode("ascii", "replace")
     finally:
-        close(fd)  # type: ignore[operator]
+        close(fd)
 
 
 def os_state(tid: int) -> tuple[str, str, bool | None] | None:
