@@ -53,9 +53,9 @@ MACHINERY_MODULES = (
     "ipysigtrace",
 )
 # The kernel's own packages: a thread that one of these started is a service thread (IOPub,
-# Control, Heartbeat, history, our watcher). Not asyncio or tornado: a library's event loop
-# thread (Dask's) runs them too, and does the user's work.
-KERNEL_MODULES = ("ipykernel", "IPython", "jupyter_client", "comm", "ipysigtrace")
+# Control, Heartbeat, history, terminal IPython's prompt, our watcher). Not asyncio or
+# tornado: a library's event loop thread (Dask's) runs them too, and does the user's work.
+KERNEL_MODULES = ("ipykernel", "IPython", "jupyter_client", "comm", "prompt_toolkit", "ipysigtrace")
 
 # Fold a run of frames when this many (or more) repeats of it sit back to back.
 FOLD_MIN_REPEATS = 3
