@@ -332,3 +332,14 @@ def test_tasks_with_the_same_stack_are_one_group() -> None:
     assert "  3 asyncio tasks Task-1 … Task-10, waiting on a Future:\n" in out
     assert "    tasks: Task-1, Task-2, Task-10\n" in out
     assert out.count("in fetch") == 1
+
+
+def test_a_group_of_hostile_names_is_escaped() -> None:
+    threads = [ThreadStack(i, f"{EVIL}\x1b]2;x\x07-{i}", i, state="sleeping") for i in range(12)]
+    snap = StackSnapshot(1764320000.25, 1, threads)
+    page = render(snap, "html")
+    assert "<img" not in page and "\x1b" not in page
+    # More than ten members: their list is closed (no "open" attribute).
+    assert re.search(r'<details style="[^"]*"><summary>12 threads</summary>', page), page
+    out = render(snap, "text")
+    assert "\x1b" not in out and "\x07" not in out
