@@ -346,19 +346,6 @@ export function visibleThreads(
   };
 }
 
-/** The thread a view opens first: the cell's, else the main thread, else the first. */
-export function primaryThread(
-  threads: IThread[],
-  snapshot: ISnapshot
-): IThread | null {
-  return (
-    threads.find(t => runsCell(snapshot, t)) ??
-    threads.find(t => t.is_main) ??
-    threads[0] ??
-    null
-  );
-}
-
 /**
  * A sort order of names as a reader expects: worker-2 before worker-10. Text
  * parts (case-folded) and numbers alternate, as `natural_key` in snapshot.py.

@@ -22,7 +22,6 @@ import {
   parseDumpReply,
   parseSnapshot,
   parseSnapshotOutput,
-  primaryThread,
   rememberOpen,
   renderText,
   rows,
@@ -663,23 +662,28 @@ function openIdents(
   showInternals = false
 ): number[] {
   const snapshot = parseSnapshot(data);
-  const { shown } = visibleThreads(snapshot, showInternals);
-  const first = primaryThread(shown, snapshot);
-  return shown
-    .filter(thread => threadOpen(choices, thread, thread === first))
-    .map(thread => thread.ident);
+  return sections(snapshot, showInternals)
+    .sections.filter(s => threadOpen(choices, s.threads[0], s.open))
+    .map(s => s.threads[0].ident);
+}
+
+/** SNAPSHOT with its worker waiting for I/O: a wait that does not open by default. */
+function quiet(): Record<string, any> {
+  const data = JSON.parse(JSON.stringify(SNAPSHOT));
+  data.threads[1].state = 'waiting for I/O';
+  return data;
 }
 
 test('thread sections keep what the user chose across snapshots', () => {
   const choices: OpenChoices = new Map();
   // By default only the thread running the cell is open.
-  assert.deepEqual(openIdents(choices, SNAPSHOT), [1398]);
+  assert.deepEqual(openIdents(choices, quiet()), [1398]);
   // The user opens the worker and closes the main thread.
   rememberOpen(choices, '55', true, false);
   rememberOpen(choices, '1398', false, true);
-  assert.deepEqual(openIdents(choices, SNAPSHOT), [55]);
+  assert.deepEqual(openIdents(choices, quiet()), [55]);
   // The next snapshot: the same choices, by ident, whatever the order.
-  const next = JSON.parse(JSON.stringify(SNAPSHOT));
+  const next = quiet();
   next.threads.reverse();
   next.threads[0].state = 'sleeping';
   assert.deepEqual(openIdents(choices, next), [55]);
@@ -697,7 +701,7 @@ test('a section left alone follows the thread that runs the cell', () => {
   rememberOpen(choices, '55', false, false);
   assert.equal(choices.size, 0);
   // The cell now runs on the worker thread.
-  const moved = JSON.parse(JSON.stringify(SNAPSHOT));
+  const moved = quiet();
   moved.cell_thread = 55;
   moved.threads[2].runs_cell = false;
   moved.threads[1].runs_cell = true;
