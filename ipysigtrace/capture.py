@@ -28,7 +28,8 @@ from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
 from . import sources
-from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
+from .threadstate import guess_state, real_state
 from .values import Repr, is_one_of, safe_locals
 
 # A frame frozen: its code object and the line it is at.
@@ -51,6 +52,10 @@ MACHINERY_MODULES = (
     "prompt_toolkit",  # terminal IPython's prompt
     "ipysigtrace",
 )
+# The kernel's own packages: a thread that one of these started is a service thread (IOPub,
+# Control, Heartbeat, history, terminal IPython's prompt, our watcher). Not asyncio or
+# tornado: a library's event loop thread (Dask's) runs them too, and does the user's work.
+KERNEL_MODULES = ("ipykernel", "IPython", "jupyter_client", "comm", "prompt_toolkit", "ipysigtrace")
 
 # Fold a run of frames when this many (or more) repeats of it sit back to back.
 FOLD_MIN_REPEATS = 3
@@ -75,6 +80,9 @@ class FrozenStacks:
     namespaces: dict[int, list[dict[str, Any] | None]] | None = None
     # Pending asyncio tasks by the thread that runs their loop: (name, chain, awaiting).
     tasks: dict[int, list[tuple[str, list[RawFrame], str]]] | None = None
+    # Threads whose top frames were ours (``skip_top``: the signal handler, which waits for
+    # the watcher): what the OS says of them is our wait, not theirs.
+    in_handler: frozenset[int] = frozenset()
 
 
 def freeze(
@@ -95,6 +103,7 @@ def freeze(
     # A plain copy of the registry, not threading.enumerate(): that takes a lock.
     active = dict(threading._active)  # type: ignore[attr-defined]
     skip = set(skip_idents)
+    handled: set[int] = set()
     stacks: dict[int, list[RawFrame]] = {}
     namespaces: dict[int, list[dict[str, Any] | None]] = {}
     top = frame = None
@@ -110,6 +119,7 @@ def freeze(
                 spaces.append(_namespace(frame) if len(spaces) < LOCALS_DEPTH else None)
             frame = frame.f_back
         while chain and chain[0][0] in skip_top:
+            handled.add(ident)
             del chain[0]
             if spaces:
                 del spaces[0]
@@ -136,6 +146,7 @@ def freeze(
         seconds=time.perf_counter() - start,
         namespaces=namespaces if with_locals else None,
         tasks=pending_tasks(),
+        in_handler=frozenset(handled),
     )
 
 
@@ -213,6 +224,7 @@ class FrameClassifier:
         self.labeler = labeler
         self.cell_ids = cell_ids
         self.machinery = tuple(_module_roots(machinery_modules))
+        self.kernel = tuple(_module_roots(KERNEL_MODULES))
         paths = sysconfig.get_paths()
         roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
         roots.update(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
@@ -297,13 +309,17 @@ def resolve(
     trigger: str = "magic",
     limit: int | None = None,
     reprs: Repr | None = None,
+    in_handler: Callable[[], frozenset[int]] | None = None,
 ) -> StackSnapshot:
     """Turn frozen stacks into a snapshot: fold, read source, label, classify.
 
     ``reprs``: call user reprs for locals (on disposable threads); else none is called.
+    ``in_handler``: the threads inside our signal handler now (asked after the OS states
+    are read): what the OS says of them is the handler's wait, so the frames' guess stays.
     """
     cache: dict[RawFrame, FrameRecord] = {}
     threads = []
+    guesses: dict[int, str] = {}
     for ident, chain in frozen.stacks.items():
         name, native_id, daemon = frozen.threads.get(ident, (f"Thread-{ident}", None, False))
         records = []
@@ -328,6 +344,7 @@ def resolve(
         ]
         if limit is not None and limit >= 0:
             records = _limit(records, limit)
+        guesses[ident] = guess_state(records)
         threads.append(
             ThreadStack(
                 ident=ident,
@@ -338,12 +355,16 @@ def resolve(
                 runs_cell=ident == cell_thread,
                 service=ident not in (cell_thread, frozen.main_ident)
                 and _is_service(records, classifier),
-                state=guess_state(records),
+                state=real_state(guesses[ident], native_id),
                 frames=records,
                 tasks=tasks,
             )
         )
-    threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, t.name))
+    ours = frozen.in_handler | (in_handler() if in_handler else frozenset())
+    for thread in threads:
+        if thread.ident in ours:
+            thread.state = guesses[thread.ident]
+    threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, natural_key(t.name)))
     return StackSnapshot(
         time=frozen.time,
         pid=os.getpid(),
@@ -364,11 +385,18 @@ def capture(
     limit: int | None = None,
     with_locals: bool = False,
     reprs: Repr | None = None,
+    in_handler: Callable[[], frozenset[int]] | None = None,
 ) -> StackSnapshot:
     """Freeze, then resolve: the snapshot of every thread but those skipped."""
     frozen = freeze(skip_idents, skip_top, with_locals or reprs is not None)
     return resolve(
-        frozen, classifier, cell_thread=cell_thread, trigger=trigger, limit=limit, reprs=reprs
+        frozen,
+        classifier,
+        cell_thread=cell_thread,
+        trigger=trigger,
+        limit=limit,
+        reprs=reprs,
+        in_handler=in_handler,
     )
 
 
@@ -422,7 +450,8 @@ def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool
     Skips the frames every thread has (threading's bootstrap and ``Thread.run``), library
     frames (decorators such as the ``decorator`` package's) and wrappers around
     ``Thread.run`` (ipykernel 6 wraps it to route output from threads): the first frame
-    left says whose thread it is.
+    left says whose thread it is, and only the kernel's own packages make it a service
+    thread (an event loop that a library started is not one).
     """
     threading_file = classifier.threading_file
     for index, record in enumerate(records):
@@ -431,7 +460,7 @@ def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool
         inner = records[index + 1] if index + 1 < len(records) else None
         if record.kind == "machinery" and inner is not None and inner.filename == threading_file:
             continue
-        return record.kind == "machinery"
+        return record.filename.startswith(classifier.kernel)
     return False
 
 
@@ -457,57 +486,3 @@ def _limit(records: list[FrameRecord], limit: int) -> list[FrameRecord]:
         kept.append(record)
     kept.reverse()
     return kept
-
-
-# What a thread is doing, guessed from its innermost frames: (file suffix or '', function,
-# words in the source line) -> state. The first rule that matches wins.
-_STATE_RULES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
-    ("queue.py", "get", (), "waiting on a queue"),
-    ("queue.py", "put", (), "waiting on a queue"),
-    ("threading.py", "wait", ("waiter.acquire",), "waiting on a condition"),
-    ("threading.py", "join", (), "waiting for a thread"),
-    ("threading.py", "_wait_for_tstate_lock", (), "waiting for a thread"),
-    ("selectors.py", "", (), "waiting for I/O"),
-    ("socket.py", "", (), "waiting for I/O"),
-    ("ssl.py", "", (), "waiting for I/O"),
-    ("subprocess.py", "", (), "waiting for I/O"),
-    ("", "", ("sleep(",), "sleeping"),
-    ("", "", (".acquire(", "with lock", "_lock:", "lock:"), "waiting for a lock"),
-    ("", "", (".recv(", ".read(", ".readline(", "select(", "poll(", "input("), "waiting for I/O"),
-    ("", "", (".get(",), "waiting on a queue"),
-    ("", "", (".wait(",), "waiting on an event"),
-)
-
-
-def guess_state(records: list[FrameRecord]) -> str:
-    """A one-phrase guess of what a thread does, from its innermost frames."""
-    if not records:
-        return "unknown"
-    top = records[-1]
-    callers = [r for r in records[-4:-1]]
-    for suffix, function, words, state in _STATE_RULES:
-        if suffix and not top.filename.endswith(suffix):
-            continue
-        if function and top.function.rsplit(".", 1)[-1] != function:
-            continue
-        if words and not any(w in top.line for w in words):
-            continue
-        if state == "waiting on a condition" and any(
-            r.filename.endswith("threading.py") and r.function.endswith("Event.wait")
-            for r in callers
-        ):
-            return "waiting on an event"
-        if state == "waiting on a condition" and any(
-            r.filename.endswith("queue.py") for r in callers
-        ):
-            return "waiting on a queue"
-        return state
-    return "running"
-
-
-STATE_GROUPS = {"running": "running", "sleeping": "sleeping", "unknown": "unknown"}
-
-
-def state_group(state: str) -> str:
-    """running, sleeping, waiting or unknown: the word used in a summary line."""
-    return STATE_GROUPS.get(state, "waiting")

@@ -320,6 +320,7 @@ class Extension:
             limit=limit,
             with_locals=with_locals,
             reprs=self.reprs.for_dump() if user_reprs else None,
+            in_handler=self.trigger.threads_in_handler if self.trigger else None,
         )
 
     def _dump(self, reason: str, done: Any) -> None:

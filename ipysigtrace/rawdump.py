@@ -25,10 +25,11 @@ import re
 import time
 from collections.abc import Callable
 
+from .capture import KERNEL_MODULES
 from .procinfo import catches, signal_thread
 from .runtime import kernel_file, open_private, read_identity
 from .signals import SignalChoiceError, SignalNumber, parse_signal
-from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .snapshot import FrameRecord, StackSnapshot, ThreadStack, natural_key
 
 RAW_NOTE = (
     "Native code holds the GIL: no Python thread can run, so this is the raw dump that "
@@ -46,6 +47,7 @@ _MACHINERY = re.compile(
     r"/(ipykernel|IPython|jupyter_client|traitlets|tornado|zmq|asyncio|anyio|comm|ipysigtrace)/"
     r"|/(runpy|ipykernel_launcher)\.py$"
 )
+_KERNEL = re.compile(rf"/({'|'.join(KERNEL_MODULES)})/")
 _LIBRARY = re.compile(r"/(site-packages|dist-packages)/|/lib/python3\.\d+/|^<frozen ")
 
 
@@ -209,11 +211,18 @@ def parse(
             for record in thread.frames[: cells[0]]:
                 record.kind = "machinery"
         elif thread.frames and not cells:
+            # Whose thread it is: its first frame past threading's and libraries' (a
+            # library's event loop thread is not the kernel's, though it runs asyncio).
             entry = next(
-                (f for f in thread.frames if not f.filename.endswith("threading.py")), None
+                (
+                    f
+                    for f in thread.frames
+                    if not f.filename.endswith("threading.py") and f.kind != "library"
+                ),
+                None,
             )
-            thread.service = entry is not None and entry.kind == "machinery"
-    threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service))
+            thread.service = entry is not None and bool(_KERNEL.search(entry.filename))
+    threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, natural_key(t.name)))
     return StackSnapshot(
         time=time.time() if when is None else when,
         pid=pid,

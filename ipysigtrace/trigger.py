@@ -199,6 +199,16 @@ class SignalTrigger:
 
     # -- signal context and the main thread ----------------------------------------------
 
+    def threads_in_handler(self) -> frozenset[int]:
+        """The thread (the main one) inside the Python-level handler now; safe anywhere.
+
+        A query only: it reads a flag and the main thread's ident, takes no lock.
+        """
+        if not self._in_handler:
+            return frozenset()
+        main = threading.main_thread().ident
+        return frozenset() if main is None else frozenset((main,))
+
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         """Python-level handler, on the main thread. Waits briefly for the watcher; no work.
 

@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ..capture import state_group
-from ..snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+from ..snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
+from ..threadstate import SYNC_WAITS, state_group
 
 # What ``printable`` escapes:
 # - C0 controls (U+0000-U+001F) but TAB, which only moves the cursor forward; a newline too,
@@ -108,6 +108,146 @@ def shown_threads(
     return shown, hidden
 
 
+@dataclass
+class Section:
+    """Threads with the same stack and state, shown once; members in natural order."""
+
+    threads: list[ThreadStack]
+    open: bool = False
+
+    @property
+    def first(self) -> ThreadStack:
+        """The member whose frames the section shows (they are all the same)."""
+        return self.threads[0]
+
+
+def _frames_key(frames: list[FrameRecord]) -> tuple[object, ...]:
+    return tuple(
+        (f.filename, f.lineno, f.function, f.kind, f.repeat, f.span, repr(f.locals)) for f in frames
+    )
+
+
+def stack_key(thread: ThreadStack) -> tuple[object, ...]:
+    """What threads of one section share: role, state, frames (with locals) and tasks.
+
+    The same rule as ``stackKey`` in the lab extension's model.ts.
+    """
+    tasks = tuple((t.name, t.awaiting, _frames_key(t.frames)) for t in thread.tasks)
+    role = (thread.runs_cell, thread.is_main, thread.service)
+    return (role, thread.state, _frames_key(thread.frames), tasks)
+
+
+def _rank(thread: ThreadStack, snapshot: StackSnapshot) -> int:
+    """Which sections come first: the cell's thread, then waits on other threads, ...
+
+    A ``%stackdump`` runs on the cell's thread, so that thread is only the magic: it
+    goes last, and the threads that wait come first.
+    """
+    if thread.runs_cell:
+        return 5 if snapshot.trigger == "magic" else 0
+    if thread.state in SYNC_WAITS:
+        return 1
+    group = state_group(thread.state)
+    return {"waiting": 2, "running": 3}.get(group, 4)
+
+
+def sections(
+    snapshot: StackSnapshot, options: ViewOptions
+) -> tuple[list[Section], list[ThreadStack]]:
+    """The shown threads grouped by ``stack_key``, the right one first, and those hidden.
+
+    Order: the cell's thread (unless the dump is a ``%stackdump``), threads waiting on a
+    lock, queue, event or condition, other waits, running, the rest; then the main thread,
+    then names in natural order. Open: the first section, the cell's thread (but for
+    ``%stackdump``) and the waits on other threads.
+    """
+    shown, hidden = shown_threads(snapshot, options)
+    by_key: dict[tuple[object, ...], list[ThreadStack]] = {}
+    for thread in shown:
+        by_key.setdefault(stack_key(thread), []).append(thread)
+    out = []
+    for members in by_key.values():
+        members.sort(key=lambda t: natural_key(t.name))
+        out.append(Section(members))
+    out.sort(
+        key=lambda s: (_rank(s.first, snapshot), not s.first.is_main, natural_key(s.first.name))
+    )
+    for index, section in enumerate(out):
+        rank = _rank(section.first, snapshot)
+        section.open = index == 0 or rank in (0, 1)
+    return out, hidden
+
+
+def task_groups(tasks: list[TaskStack]) -> list[list[TaskStack]]:
+    """Tasks with the same awaitable and frames, together; in natural order of names."""
+    by_key: dict[tuple[object, ...], list[TaskStack]] = {}
+    for task in sorted(tasks, key=lambda t: natural_key(t.name)):
+        by_key.setdefault((task.awaiting, _frames_key(task.frames)), []).append(task)
+    return list(by_key.values())
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def members_text(names: list[str]) -> str:
+    """'worker-0 … worker-299, pool-1, pool-2': runs of consecutive numbers shortened.
+
+    ``names`` in natural order; a run of three or more becomes 'first … last'.
+    """
+    runs: list[list[str]] = []
+    previous: tuple[str, int] | None = None
+    for name in names:
+        match = _NUMBERED.match(name)
+        here = (match.group(1), int(match.group(2))) if match else None
+        if here and previous and runs and here == (previous[0], previous[1] + 1):
+            runs[-1].append(name)
+        else:
+            runs.append([name])
+        previous = here
+    parts = []
+    for run in runs:
+        parts.append(f"{run[0]} … {run[-1]}" if len(run) >= 3 else ", ".join(run))
+    return ", ".join(parts)
+
+
+def span_text(names: list[str]) -> str:
+    """'worker-0 … worker-299' (first and last), or both names of a pair."""
+    if len(names) > 2:
+        return f"{names[0]} … {names[-1]}"
+    return ", ".join(names)
+
+
+def section_heading(section: Section) -> str:
+    """'300 threads worker-0 … worker-299' for a group; the thread's heading for one."""
+    if len(section.threads) == 1:
+        return thread_heading(section.first)
+    names = [t.name for t in section.threads]
+    return f"{len(names):,} threads {span_text(names)}"
+
+
+def task_group_heading(tasks: list[TaskStack]) -> str:
+    """'asyncio task Task-4, waiting on a Future', or '30 asyncio tasks Task-1 … Task-30, …'."""
+    if len(tasks) == 1:
+        return task_heading(tasks[0])
+    waiting = f", waiting on a {tasks[0].awaiting}" if tasks[0].awaiting else ""
+    names = span_text([t.name for t in tasks])
+    return f"{len(tasks):,} asyncio tasks {names}{waiting}"
+
+
+def innermost_user_frame(frames: list[FrameRecord]) -> FrameRecord | None:
+    """The frame a collapsed section names: the innermost cell or user frame, else any."""
+    for kinds in (("cell", "user"), ("cell", "user", "library")):
+        for frame in reversed(frames):
+            if frame.kind in kinds:
+                return frame
+    return None
+
+
+def where_text(frame: FrameRecord) -> str:
+    """'spin (Cell In[7], line 3)'."""
+    return f"{frame.function} ({frame.location})"
+
+
 def shown_tasks(thread: ThreadStack, options: ViewOptions) -> tuple[list[TaskStack], int]:
     """(the thread's asyncio tasks to show, how many of the kernel's own are hidden)."""
     if options.show_machinery:
@@ -128,14 +268,16 @@ def hidden_tasks_text(count: int) -> str:
     return f"[... {count} asyncio {noun} of the kernel hidden ...]"
 
 
-def summary(snapshot: StackSnapshot) -> str:
-    """'7 threads: 1 running, 5 waiting, 1 sleeping'."""
-    groups = Counter(state_group(t.state) for t in snapshot.threads)
+def summary(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
+    """'7 threads: 1 running, 5 waiting, 1 sleeping (3 hidden)': the threads shown only."""
+    shown, hidden = shown_threads(snapshot, options or ViewOptions())
+    groups = Counter(state_group(t.state) for t in shown)
     order = ("running", "waiting", "sleeping", "unknown")
-    parts = ", ".join(f"{groups[g]} {g}" for g in order if groups[g])
-    count = len(snapshot.threads)
+    parts = ", ".join(f"{groups[g]:,} {g}" for g in order if groups[g])
+    count = len(shown)
     noun = "thread" if count == 1 else "threads"
-    return f"{count} {noun}: {parts}" if parts else f"{count} {noun}"
+    text = f"{count:,} {noun}: {parts}" if parts else f"{count:,} {noun}"
+    return f"{text} ({len(hidden):,} hidden)" if hidden else text
 
 
 def title(snapshot: StackSnapshot) -> str:

@@ -15,24 +15,30 @@ from __future__ import annotations
 
 from html import escape as html_escape
 
-from ..snapshot import FrameRecord, StackSnapshot, ThreadStack
+from ..snapshot import FrameRecord, StackSnapshot
+from ..threadstate import state_group
 from . import highlight
 from .common import (
     Fold,
     Hidden,
+    Section,
     ViewOptions,
     fold_text,
     hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
+    innermost_user_frame,
+    members_text,
     printable,
     rows,
+    section_heading,
+    sections,
     shown_tasks,
-    shown_threads,
     summary,
-    task_heading,
-    thread_heading,
+    task_group_heading,
+    task_groups,
     title,
+    where_text,
 )
 
 
@@ -63,41 +69,68 @@ _STATE_COLOURS = {
 def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
     """The snapshot as one self-contained HTML fragment."""
     options = options or ViewOptions()
-    threads, hidden = shown_threads(snapshot, options)
+    groups, hidden = sections(snapshot, options)
     parts = [f'<div class="ipysigtrace-dump" style="{_BOX}">']
-    parts.append(f"<div><b>{escape(title(snapshot))}</b>: {escape(summary(snapshot))}</div>")
+    head = f"<b>{escape(title(snapshot))}</b>: {escape(summary(snapshot, options))}"
+    parts.append(f"<div>{head}</div>")
     if snapshot.note:
         parts.append(f"<div>{escape(snapshot.note)}</div>")
-    for index, thread in enumerate(threads):
-        parts.append(_thread(thread, options, open_=index == 0 or thread.runs_cell))
+    for section in groups:
+        parts.append(_section(section, options))
     if hidden:
         parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
     parts.append("</div>")
     return "\n".join(parts)
 
 
-def _thread(thread: ThreadStack, options: ViewOptions, open_: bool) -> str:
-    role = " · <b>runs the cell</b>" if thread.runs_cell else ""
-    group = "waiting" if thread.state.startswith("waiting") else thread.state
-    colour = _STATE_COLOURS.get(group, "inherit")
-    head = (
-        f"<summary>Thread <b>{escape(thread.name)}</b>"
-        f' <span style="{_MUTED}">{escape(thread_heading(thread)[len(thread.name) :])}</span>'
-        f'{role} · <span style="color: {colour};">{escape(thread.state)}</span></summary>'
+# A group of more members than this lists them in a section of its own, closed.
+_MEMBERS_OPEN = 10
+
+
+def _members(names: list[str], noun: str) -> str:
+    listed = escape(members_text(names))
+    attr = " open" if len(names) <= _MEMBERS_OPEN else ""
+    return (
+        f'<details{attr} style="{_MUTED} margin-left: 1em;">'
+        f"<summary>{len(names):,} {noun}</summary>{listed}</details>"
     )
-    body = _frames(thread.frames, options)
+
+
+def _section(section: Section, options: ViewOptions) -> str:
+    thread = section.first
+    role = " · <b>runs the cell</b>" if thread.runs_cell else ""
+    colour = _STATE_COLOURS.get(state_group(thread.state), "inherit")
+    heading = section_heading(section)
+    if len(section.threads) == 1:
+        name = f"Thread <b>{escape(thread.name)}</b>"
+        name += f' <span style="{_MUTED}">{escape(heading[len(thread.name) :])}</span>'
+    else:
+        name = f"<b>{escape(heading)}</b>"
+    where = innermost_user_frame(thread.frames)
+    at = f' <span style="{_MUTED}">· at {escape(where_text(where))}</span>' if where else ""
+    head = (
+        f"<summary>{name}{role}"
+        f' · <span style="color: {colour};">{escape(thread.state)}</span>{at}</summary>'
+    )
+    body = []
+    if len(section.threads) > 1:
+        body.append(_members([t.name for t in section.threads], "threads"))
+    body += _frames(thread.frames, options)
     tasks, hidden_tasks = shown_tasks(thread, options)
-    for task in tasks:
-        body.append(f'<div style="margin: 4px 0 0 1em;"><i>{escape(task_heading(task))}</i></div>')
+    for group in task_groups(tasks):
+        heading = escape(task_group_heading(group))
+        body.append(f'<div style="margin: 4px 0 0 1em;"><i>{heading}</i></div>')
+        if len(group) > 1:
+            body.append(_members([t.name for t in group], "tasks"))
         body.append(
-            f'<div style="margin-left: 1em;">{"".join(_frames(task.frames, options))}</div>'
+            f'<div style="margin-left: 1em;">{"".join(_frames(group[0].frames, options))}</div>'
         )
     if hidden_tasks:
         hidden = escape(hidden_tasks_text(hidden_tasks))
         body.append(f'<div style="{_MUTED} margin-left: 1em;">{hidden}</div>')
     if not thread.frames:
         body.append(f'<div style="{_MUTED}">(no Python frames)</div>')
-    attr = " open" if open_ else ""
+    attr = " open" if section.open else ""
     return f'<details{attr} style="margin: 4px 0;">{head}{"".join(body)}</details>'
 
 

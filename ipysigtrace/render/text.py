@@ -17,13 +17,15 @@ from .common import (
     hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
+    members_text,
     printable,
     rows,
+    section_heading,
+    sections,
     shown_tasks,
-    shown_threads,
     summary,
-    task_heading,
-    thread_heading,
+    task_group_heading,
+    task_groups,
     title,
 )
 
@@ -44,22 +46,28 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
     """The snapshot as text, the running frame of each thread last; coloured if ``ansi``."""
     options = options or ViewOptions()
     style = _Style(ansi)
-    threads, hidden = shown_threads(snapshot, options)
-    out = [style(BOLD, printable(f"{title(snapshot)}: {summary(snapshot)}"))]
+    groups, hidden = sections(snapshot, options)
+    out = [style(BOLD, printable(f"{title(snapshot)}: {summary(snapshot, options)}"))]
     if snapshot.note:
         out.append(printable(snapshot.note))
-    for thread in threads:
+    for section in groups:
+        thread = section.first
         role = ", runs the cell" if thread.runs_cell else ""
         out.append("")
-        heading = f"Thread {thread_heading(thread)}{role}: {thread.state}"
+        single = len(section.threads) == 1
+        heading = f"{'Thread ' if single else ''}{section_heading(section)}{role}: {thread.state}"
         out.append(style(BOLD, printable(heading)))
+        if not single:
+            out.append(printable(f"  threads: {members_text([t.name for t in section.threads])}"))
         if not thread.frames:
             out.append("  (no Python frames)")
         out += _frames(thread.frames, options, "  ", style)
         tasks, hidden_tasks = shown_tasks(thread, options)
-        for task in tasks:
-            out.append(f"  {printable(task_heading(task))}:")
-            out += _frames(task.frames, options, "    ", style)
+        for group in task_groups(tasks):
+            out.append(f"  {printable(task_group_heading(group))}:")
+            if len(group) > 1:
+                out.append(printable(f"    tasks: {members_text([t.name for t in group])}"))
+            out += _frames(group[0].frames, options, "    ", style)
         if hidden_tasks:
             out.append(f"  {style(DIM, hidden_tasks_text(hidden_tasks))}")
     if hidden:

@@ -18,7 +18,7 @@ import {
   renderText,
   SNAPSHOT_MIME
 } from './model';
-import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
+import { CLASS, el, filterBox, rawBanner, ThreadsRenderer } from './view';
 
 /** A button of the view's toolbar. */
 export function button(
@@ -67,7 +67,11 @@ export class SnapshotView extends Widget {
     );
     const toolbar = this.toolbar;
     toolbar.setAttribute('role', 'toolbar');
-    toolbar.append(this._internals, this._locals, copy, this._status);
+    const filter = filterBox(text => {
+      this._threads.filter = text;
+      this._render();
+    });
+    toolbar.append(this._internals, this._locals, copy, filter, this._status);
     this._status.setAttribute('aria-live', 'polite');
     this._body.classList.add(CLASS.view);
     this._note.hidden = true;

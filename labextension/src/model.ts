@@ -265,19 +265,26 @@ function plural(count: number, noun: string): string {
   return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** "7 threads: 1 running, 5 waiting, 1 sleeping". */
-export function summary(snapshot: ISnapshot): string {
+/**
+ * "7 threads: 1 running, 5 waiting, 1 sleeping (3 hidden)": the threads a
+ * view shows only.
+ */
+export function summary(snapshot: ISnapshot, showInternals = false): string {
+  const { shown, hidden } = visibleThreads(snapshot, showInternals);
   const counts = new Map<StateGroup, number>();
-  for (const thread of snapshot.threads) {
+  for (const thread of shown) {
     const group = stateGroup(thread.state);
     counts.set(group, (counts.get(group) ?? 0) + 1);
   }
   const order: StateGroup[] = ['running', 'waiting', 'sleeping', 'unknown'];
   const parts = order
     .filter(group => counts.has(group))
-    .map(group => `${counts.get(group)} ${group}`);
-  const head = plural(snapshot.threads.length, 'thread');
-  return parts.length ? `${head}: ${parts.join(', ')}` : head;
+    .map(group => `${counts.get(group)!.toLocaleString('en-US')} ${group}`);
+  const head = plural(shown.length, 'thread');
+  const text = parts.length ? `${head}: ${parts.join(', ')}` : head;
+  return hidden.length
+    ? `${text} (${hidden.length.toLocaleString('en-US')} hidden)`
+    : text;
 }
 
 /** "12:34:56.789" in local time. */
@@ -339,16 +346,240 @@ export function visibleThreads(
   };
 }
 
-/** The thread a view opens first: the cell's, else the main thread, else the first. */
-export function primaryThread(
-  threads: IThread[],
-  snapshot: ISnapshot
-): IThread | null {
+/**
+ * A sort order of names as a reader expects: worker-2 before worker-10. Text
+ * parts (case-folded) and numbers alternate, as `natural_key` in snapshot.py.
+ */
+export function naturalCompare(a: string, b: string): number {
+  const left = a.split(/(\d+)/);
+  const right = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    if (i % 2) {
+      const diff = Number(left[i]) - Number(right[i]);
+      if (diff) {
+        return diff;
+      }
+    } else {
+      const x = left[i].toLowerCase();
+      const y = right[i].toLowerCase();
+      if (x !== y) {
+        return x < y ? -1 : 1;
+      }
+    }
+  }
+  return left.length - right.length;
+}
+
+/** Waits on another thread's doing (as `SYNC_WAITS` in threadstate.py). */
+export const SYNC_WAITS: ReadonlySet<string> = new Set([
+  'waiting for a lock',
+  'waiting on a queue',
+  'waiting on an event',
+  'waiting on a condition'
+]);
+
+function framesKey(frames: IFrame[]): unknown[] {
+  return frames.map(f => [
+    f.filename,
+    f.lineno,
+    f.function,
+    f.kind,
+    f.repeat,
+    f.span,
+    f.locals ?? null
+  ]);
+}
+
+/**
+ * What the threads of one section share: role, state, frames (with locals)
+ * and tasks; the rule of `stack_key` in render/common.py.
+ */
+export function stackKey(snapshot: ISnapshot, thread: IThread): string {
+  const tasks = thread.tasks.map(t => [t.name, t.awaiting, framesKey(t.frames)]);
+  return JSON.stringify([
+    runsCell(snapshot, thread),
+    thread.is_main,
+    thread.service,
+    thread.state,
+    framesKey(thread.frames),
+    tasks
+  ]);
+}
+
+/** Threads with the same stack and state, members in natural order. */
+export interface ISection {
+  threads: IThread[];
+  /** Whether the section opens by default. */
+  open: boolean;
+}
+
+/**
+ * Which sections come first: the cell's thread (but a `%stackdump` runs on
+ * it, so there it is only the magic and goes last), waits on other threads,
+ * other waits, running, the rest.
+ */
+function rank(snapshot: ISnapshot, thread: IThread): number {
+  if (runsCell(snapshot, thread)) {
+    return snapshot.trigger === 'magic' ? 5 : 0;
+  }
+  if (SYNC_WAITS.has(thread.state)) {
+    return 1;
+  }
+  const group = stateGroup(thread.state);
+  return group === 'waiting' ? 2 : group === 'running' ? 3 : 4;
+}
+
+/**
+ * The shown threads grouped by `stackKey`, the right one first, and the
+ * service threads left out; as `sections` in render/common.py. Open: the
+ * first section, the cell's thread (but for `%stackdump`) and waits on
+ * other threads.
+ */
+export function sections(
+  snapshot: ISnapshot,
+  showInternals: boolean
+): { sections: ISection[]; hidden: IThread[] } {
+  const { shown, hidden } = visibleThreads(snapshot, showInternals);
+  const byKey = new Map<string, IThread[]>();
+  for (const thread of shown) {
+    const key = stackKey(snapshot, thread);
+    const members = byKey.get(key);
+    if (members) {
+      members.push(thread);
+    } else {
+      byKey.set(key, [thread]);
+    }
+  }
+  const out: ISection[] = [...byKey.values()].map(members => ({
+    threads: members.sort((a, b) => naturalCompare(a.name, b.name)),
+    open: false
+  }));
+  out.sort((a, b) => {
+    const x = a.threads[0];
+    const y = b.threads[0];
+    return (
+      rank(snapshot, x) - rank(snapshot, y) ||
+      Number(y.is_main) - Number(x.is_main) ||
+      naturalCompare(x.name, y.name)
+    );
+  });
+  out.forEach((section, index) => {
+    const r = rank(snapshot, section.threads[0]);
+    section.open = index === 0 || r <= 1;
+  });
+  return { sections: out, hidden };
+}
+
+/** Tasks with the same awaitable and frames, together; names in natural order. */
+export function taskGroups(tasks: ITask[]): ITask[][] {
+  const byKey = new Map<string, ITask[]>();
+  const sorted = [...tasks].sort((a, b) => naturalCompare(a.name, b.name));
+  for (const task of sorted) {
+    const key = JSON.stringify([task.awaiting, framesKey(task.frames)]);
+    const group = byKey.get(key);
+    if (group) {
+      group.push(task);
+    } else {
+      byKey.set(key, [task]);
+    }
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * "worker-0 … worker-299, pool-1, pool-2": names in natural order, runs of
+ * three or more consecutive numbers shortened to "first … last".
+ */
+export function membersText(names: string[]): string {
+  const runs: string[][] = [];
+  let previous: [string, number] | null = null;
+  for (const name of names) {
+    const match = /^(.*?)(\d+)$/.exec(name);
+    const here: [string, number] | null = match
+      ? [match[1], Number(match[2])]
+      : null;
+    if (
+      here &&
+      previous &&
+      runs.length &&
+      here[0] === previous[0] &&
+      here[1] === previous[1] + 1
+    ) {
+      runs[runs.length - 1].push(name);
+    } else {
+      runs.push([name]);
+    }
+    previous = here;
+  }
+  return runs
+    .map(run =>
+      run.length >= 3 ? `${run[0]} … ${run[run.length - 1]}` : run.join(', ')
+    )
+    .join(', ');
+}
+
+function spanText(names: string[]): string {
+  return names.length > 2
+    ? `${names[0]} … ${names[names.length - 1]}`
+    : names.join(', ');
+}
+
+/** "300 threads worker-0 … worker-299" for a group, a thread's heading for one. */
+export function sectionHeading(section: ISection): string {
+  const first = section.threads[0];
+  if (section.threads.length === 1) {
+    return threadHeading(first);
+  }
+  const names = section.threads.map(t => t.name);
+  return `${plural(names.length, 'thread')} ${spanText(names)}`;
+}
+
+/** "asyncio task Task-4, …", or "30 asyncio tasks Task-1 … Task-30, …". */
+export function taskGroupHeading(tasks: ITask[]): string {
+  if (tasks.length === 1) {
+    return taskHeading(tasks[0]);
+  }
+  const waiting = tasks[0].awaiting ? `, waiting on a ${tasks[0].awaiting}` : '';
+  const names = spanText(tasks.map(t => t.name));
+  return `${plural(tasks.length, 'asyncio task')} ${names}${waiting}`;
+}
+
+/** The frame a collapsed section names: the innermost cell or user frame, else any. */
+export function innermostUserFrame(frames: IFrame[]): IFrame | null {
+  for (const kinds of [
+    ['cell', 'user'],
+    ['cell', 'user', 'library']
+  ]) {
+    for (let i = frames.length - 1; i >= 0; i--) {
+      if (kinds.includes(frames[i].kind)) {
+        return frames[i];
+      }
+    }
+  }
+  return null;
+}
+
+/** "spin (Cell In[7], line 3)". */
+export function whereText(frame: IFrame): string {
+  return `${frame.function} (${frameLocation(frame)})`;
+}
+
+/**
+ * Whether a section matches a filter: a member's name, or the function or
+ * file of one of its frames (its tasks' too) holds the text, in any case.
+ */
+export function sectionMatches(section: ISection, filter: string): boolean {
+  const text = filter.trim().toLowerCase();
+  if (!text) {
+    return true;
+  }
+  const has = (value: string) => value.toLowerCase().includes(text);
+  const first = section.threads[0];
+  const frames = [first, ...first.tasks].flatMap(stack => stack.frames);
   return (
-    threads.find(t => runsCell(snapshot, t)) ??
-    threads.find(t => t.is_main) ??
-    threads[0] ??
-    null
+    section.threads.some(t => has(t.name)) ||
+    first.tasks.some(t => has(t.name)) ||
+    frames.some(f => has(f.function) || has(f.filename) || has(f.label))
   );
 }
 
@@ -548,26 +779,37 @@ export function renderText(
   showInternals: boolean,
   showLocals = false
 ): string {
-  const { shown, hidden } = visibleThreads(snapshot, showInternals);
-  const out = [`${snapshotTitle(snapshot)}: ${summary(snapshot)}`];
+  const { sections: groups, hidden } = sections(snapshot, showInternals);
+  const out = [
+    `${snapshotTitle(snapshot)}: ${summary(snapshot, showInternals)}`
+  ];
   if (snapshot.note) {
     out.push(snapshot.note);
   }
-  for (const thread of shown) {
+  for (const section of groups) {
+    const thread = section.threads[0];
+    const single = section.threads.length === 1;
     const role = runsCell(snapshot, thread) ? ', runs the cell' : '';
     out.push('');
-    out.push(`Thread ${threadHeading(thread)}${role}: ${thread.state}`);
+    const heading = `${single ? 'Thread ' : ''}${sectionHeading(section)}`;
+    out.push(`${heading}${role}: ${thread.state}`);
+    if (!single) {
+      out.push(`  threads: ${membersText(section.threads.map(t => t.name))}`);
+    }
     if (!thread.frames.length) {
       out.push('  (no Python frames)');
     }
     out.push(...stackLines(thread, '  ', showInternals, showLocals));
     const tasks = visibleTasks(thread, showInternals);
-    for (const task of tasks.shown) {
-      out.push(`  ${taskHeading(task)}:`);
-      if (!task.frames.length) {
+    for (const group of taskGroups(tasks.shown)) {
+      out.push(`  ${taskGroupHeading(group)}:`);
+      if (group.length > 1) {
+        out.push(`    tasks: ${membersText(group.map(t => t.name))}`);
+      }
+      if (!group[0].frames.length) {
         out.push('    (no Python frames)');
       }
-      out.push(...stackLines(task, '    ', showInternals, showLocals));
+      out.push(...stackLines(group[0], '    ', showInternals, showLocals));
     }
     if (tasks.hidden) {
       out.push(`  ${hiddenTasksText(tasks.hidden)}`);

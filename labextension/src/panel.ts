@@ -39,7 +39,7 @@ import {
   snapshotTitle,
   summary
 } from './model';
-import { CLASS, el, rawBanner, ThreadsRenderer } from './view';
+import { CLASS, el, filterBox, rawBanner, ThreadsRenderer } from './view';
 
 /** The class of the notice's button (kept focused across a redraw). */
 const NOTICE_BUTTON = 'jp-ipysigtrace-notice-button';
@@ -265,6 +265,17 @@ export class StacksView extends Widget {
     this._render();
   }
 
+  /** Show only the threads whose name, functions or files hold this text. */
+  get filter(): string {
+    return this._threads.filter;
+  }
+
+  set filter(value: string) {
+    this._threads.filter = value;
+    this._filter.value = value;
+    this._renderThreads();
+  }
+
   get autoRefresh(): boolean {
     return this.controller.autoRefresh;
   }
@@ -329,6 +340,7 @@ export class StacksView extends Widget {
     const scroll = this.node.scrollTop;
     const hadFocus =
       document.activeElement?.classList.contains(NOTICE_BUTTON) ?? false;
+    const typing = document.activeElement === this._filter;
     this._threads.remember(this.node);
     this.node.replaceChildren();
 
@@ -353,6 +365,9 @@ export class StacksView extends Widget {
     }
     if (hadFocus) {
       this.node.querySelector<HTMLElement>(`.${NOTICE_BUTTON}`)?.focus();
+    }
+    if (typing && this._filter.isConnected) {
+      this._filter.focus();
     }
     this.node.scrollTop = scroll;
   }
@@ -396,7 +411,9 @@ export class StacksView extends Widget {
     const snapshot = reply.snapshot;
     const header = el('div', CLASS.header);
     header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
-    header.append(el('span', 'jp-ipysigtrace-summary', summary(snapshot)));
+    header.append(
+      el('span', 'jp-ipysigtrace-summary', summary(snapshot, this.showInternals))
+    );
     if (reply.source) {
       header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));
     }
@@ -409,10 +426,25 @@ export class StacksView extends Widget {
     }
     this.node.append(status);
 
-    this.node.append(...this._threads.render(snapshot));
+    this.node.append(this._filter, this._threadsNode);
+    this._threadsNode.replaceChildren(...this._threads.render(snapshot));
+  }
+
+  /** Redraw the thread sections only (the filter changed): the box keeps its focus. */
+  private _renderThreads(): void {
+    const reply = this.controller.state.reply;
+    if (this.isDisposed || !reply || !this._threadsNode.isConnected) {
+      return;
+    }
+    this._threads.remember(this._threadsNode);
+    this._threadsNode.replaceChildren(...this._threads.render(reply.snapshot));
   }
 
   private _threads: ThreadsRenderer;
+  private _filter = filterBox(text => {
+    this.filter = text;
+  });
+  private _threadsNode = el('div', 'jp-ipysigtrace-threads');
   private _tracked: TrackedKernel | null = null;
 }
 

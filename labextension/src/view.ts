@@ -13,20 +13,24 @@ import {
   hiddenThreadsText,
   IFrame,
   ILocal,
+  innermostUserFrame,
+  ISection,
   ISnapshot,
   ITask,
-  IThread,
+  membersText,
   OpenChoices,
-  primaryThread,
   rememberOpen,
   rows,
   runsCell,
+  sectionHeading,
+  sectionMatches,
+  sections,
   stateGroup,
-  taskHeading,
-  threadHeading,
+  taskGroupHeading,
+  taskGroups,
   threadOpen,
   visibleTasks,
-  visibleThreads
+  whereText
 } from './model';
 
 export const CLASS = {
@@ -39,6 +43,8 @@ export const CLASS = {
   frame: 'jp-ipysigtrace-frame',
   task: 'jp-ipysigtrace-task',
   taskHeading: 'jp-ipysigtrace-task-heading',
+  members: 'jp-ipysigtrace-members',
+  filter: 'jp-ipysigtrace-filter',
   badge: 'jp-ipysigtrace-badge',
   localsList: 'jp-ipysigtrace-locals-list',
   local: 'jp-ipysigtrace-local'
@@ -56,6 +62,33 @@ export function el<K extends keyof HTMLElementTagNameMap>(
     node.textContent = text;
   }
   return node;
+}
+
+/** A group of more members than this lists them closed. */
+const MEMBERS_OPEN = 10;
+
+/** The members of a group: "300 threads" over their names, closed when many. */
+function membersList(names: string[], noun: string): HTMLElement {
+  const details = el('details', CLASS.members);
+  details.open = names.length <= MEMBERS_OPEN;
+  details.append(
+    el('summary', '', `${names.length.toLocaleString('en-US')} ${noun}`)
+  );
+  details.append(el('div', 'jp-ipysigtrace-members-names', membersText(names)));
+  return details;
+}
+
+/**
+ * The filter box of a view: thread name, function or file; `onChange` gets
+ * the text at each keystroke.
+ */
+export function filterBox(onChange: (text: string) => void): HTMLInputElement {
+  const input = el('input', CLASS.filter);
+  input.type = 'search';
+  input.placeholder = 'Filter: thread, function, file';
+  input.setAttribute('aria-label', 'Filter threads by name, function or file');
+  input.addEventListener('input', () => onChange(input.value));
+  return input;
 }
 
 /** The banner of a raw dump: native code holds the GIL. */
@@ -115,14 +148,20 @@ export class ThreadsRenderer {
     });
   }
 
+  /** Show only the sections that match this text (`sectionMatches`). */
+  filter = '';
+
   /** The thread sections, then a line naming the threads left out. */
   render(snapshot: ISnapshot): HTMLElement[] {
     const out: HTMLElement[] = [];
-    const { shown, hidden } = visibleThreads(snapshot, this.showInternals);
-    const first = primaryThread(shown, snapshot);
-    for (const thread of shown) {
+    const { sections: all, hidden } = sections(snapshot, this.showInternals);
+    const shown = all.filter(section => sectionMatches(section, this.filter));
+    for (const section of shown) {
+      out.push(this._renderSection(snapshot, section));
+    }
+    if (all.length && !shown.length) {
       out.push(
-        this._renderThread(thread, runsCell(snapshot, thread), thread === first)
+        el('div', 'jp-ipysigtrace-empty', 'No thread matches the filter.')
       );
     }
     if (hidden.length) {
@@ -142,31 +181,40 @@ export class ThreadsRenderer {
     return out;
   }
 
-  private _renderThread(
-    thread: IThread,
-    cell: boolean,
-    first: boolean
-  ): HTMLElement {
+  private _renderSection(snapshot: ISnapshot, section: ISection): HTMLElement {
+    const thread = section.threads[0];
+    const cell = runsCell(snapshot, thread);
+    const single = section.threads.length === 1;
     const details = el('details', CLASS.thread);
     details.dataset.ident = String(thread.ident);
-    details.dataset.defaultOpen = String(first);
-    details.open = threadOpen(this._open, thread, first);
+    details.dataset.defaultOpen = String(section.open);
+    details.open = threadOpen(this._open, thread, section.open);
     if (cell) {
       details.classList.add('jp-ipysigtrace-thread-cell');
     }
+    if (!single) {
+      details.classList.add('jp-ipysigtrace-thread-group');
+    }
 
     const summaryNode = el('summary', 'jp-ipysigtrace-thread-summary');
-    summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
-    summaryNode.append(
-      el(
-        'span',
-        'jp-ipysigtrace-thread-meta',
-        threadHeading(thread).slice(thread.name.length)
-      )
-    );
+    const heading = sectionHeading(section);
+    if (single) {
+      summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
+      summaryNode.append(
+        el('span', 'jp-ipysigtrace-thread-meta', heading.slice(thread.name.length))
+      );
+    } else {
+      summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', heading));
+    }
     if (cell) {
       summaryNode.append(
         el('span', 'jp-ipysigtrace-thread-role', 'runs the cell')
+      );
+    }
+    const where = innermostUserFrame(thread.frames);
+    if (where) {
+      summaryNode.append(
+        el('span', 'jp-ipysigtrace-thread-where', `at ${whereText(where)}`)
       );
     }
     summaryNode.append(
@@ -178,10 +226,13 @@ export class ThreadsRenderer {
     );
     details.append(summaryNode);
 
+    if (!single) {
+      details.append(membersList(section.threads.map(t => t.name), 'threads'));
+    }
     details.append(this._renderFrames(thread));
     const tasks = visibleTasks(thread, this.showInternals);
-    for (const task of tasks.shown) {
-      details.append(this._renderTask(task));
+    for (const group of taskGroups(tasks.shown)) {
+      details.append(this._renderTask(group));
     }
     if (tasks.hidden) {
       details.append(
@@ -212,11 +263,14 @@ export class ThreadsRenderer {
     return list;
   }
 
-  /** An asyncio task of the thread's loop: its heading, then its frames. */
-  private _renderTask(task: ITask): HTMLElement {
+  /** Asyncio tasks of the thread's loop with one stack: heading, members, frames. */
+  private _renderTask(group: ITask[]): HTMLElement {
     const block = el('div', CLASS.task);
-    block.append(el('div', CLASS.taskHeading, taskHeading(task)));
-    block.append(this._renderFrames(task));
+    block.append(el('div', CLASS.taskHeading, taskGroupHeading(group)));
+    if (group.length > 1) {
+      block.append(membersList(group.map(t => t.name), 'tasks'));
+    }
+    block.append(this._renderFrames(group[0]));
     return block;
   }
 

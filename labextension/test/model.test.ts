@@ -15,15 +15,19 @@ import {
   IFrame,
   isKernelTask,
   localLines,
+  membersText,
+  naturalCompare,
   OpenChoices,
   outputHeader,
   parseDumpReply,
   parseSnapshot,
   parseSnapshotOutput,
-  primaryThread,
   rememberOpen,
   renderText,
   rows,
+  sectionHeading,
+  sectionMatches,
+  sections,
   summary,
   taskHeading,
   threadOpen,
@@ -150,6 +154,10 @@ test('parseDumpReply reads source and snapshot', () => {
 test('summary groups states', () => {
   assert.equal(
     summary(parseSnapshot(SNAPSHOT)),
+    '2 threads: 1 running, 1 waiting (1 hidden)'
+  );
+  assert.equal(
+    summary(parseSnapshot(SNAPSHOT), true),
     '3 threads: 1 running, 2 waiting'
   );
 });
@@ -239,7 +247,7 @@ test('renderText is a plain traceback-like text', () => {
   const text = renderText(parseSnapshot(SNAPSHOT), false);
   assert.match(
     text,
-    /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 3 threads/
+    /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 2 threads: 1 running, 1 waiting \(1 hidden\)/
   );
   assert.match(
     text,
@@ -574,7 +582,7 @@ test('renderText lists the tasks after the thread frames', () => {
   assert.ok(text.includes(expected), text);
   assert.doesNotMatch(text, /Task-1|Task-2/);
   // The summary and thread states do not count tasks.
-  assert.match(text, /: 3 threads: 1 running, 2 waiting\n/);
+  assert.match(text, /: 2 threads: 1 running, 1 waiting \(1 hidden\)\n/);
 });
 
 test('renderText shows every task and its locals when asked', () => {
@@ -586,8 +594,10 @@ test('renderText shows every task and its locals when asked', () => {
   );
   assert.match(
     text,
-    / {2}asyncio task Task-1:\n {4}File "\/usr\/lib\/python3\/threading.py", line 1, in poll\n {2}asyncio task Task-2, waiting on a Event:\n {4}File .*, in wait\n\nThread IOPub/
+    / {2}asyncio task Task-1:\n {4}File "\/usr\/lib\/python3\/threading.py", line 1, in poll\n {2}asyncio task Task-2, waiting on a Event:\n {4}File .*, in wait\n {2}asyncio task Task-4, waiting on a Future:\n/
   );
+  // Tasks in natural order of names; the waits on other threads before the IOPub thread.
+  assert.match(text, /return await future\n\nThread worker .*\n.*\n.*\n\nThread IOPub/);
   assert.doesNotMatch(text, /asyncio tasks? of the kernel hidden/);
   assert.doesNotMatch(renderText(snapshot, true, false), /url = /);
 });
@@ -623,7 +633,7 @@ test('parseSnapshotOutput reads the snapshot and the header', () => {
     assert.equal(bare.header, '');
     assert.match(
       outputHeader(bare),
-      /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 3 threads: 1 running, 2 waiting$/
+      /^Stacks of process 4242 at \d\d:\d\d:\d\d\.\d{3} \(request\): 2 threads: 1 running, 1 waiting \(1 hidden\)$/
     );
   }
   assert.throws(() => parseSnapshotOutput(SNAPSHOT), /not a stack snapshot/);
@@ -652,23 +662,28 @@ function openIdents(
   showInternals = false
 ): number[] {
   const snapshot = parseSnapshot(data);
-  const { shown } = visibleThreads(snapshot, showInternals);
-  const first = primaryThread(shown, snapshot);
-  return shown
-    .filter(thread => threadOpen(choices, thread, thread === first))
-    .map(thread => thread.ident);
+  return sections(snapshot, showInternals)
+    .sections.filter(s => threadOpen(choices, s.threads[0], s.open))
+    .map(s => s.threads[0].ident);
+}
+
+/** SNAPSHOT with its worker waiting for I/O: a wait that does not open by default. */
+function quiet(): Record<string, any> {
+  const data = JSON.parse(JSON.stringify(SNAPSHOT));
+  data.threads[1].state = 'waiting for I/O';
+  return data;
 }
 
 test('thread sections keep what the user chose across snapshots', () => {
   const choices: OpenChoices = new Map();
   // By default only the thread running the cell is open.
-  assert.deepEqual(openIdents(choices, SNAPSHOT), [1398]);
+  assert.deepEqual(openIdents(choices, quiet()), [1398]);
   // The user opens the worker and closes the main thread.
   rememberOpen(choices, '55', true, false);
   rememberOpen(choices, '1398', false, true);
-  assert.deepEqual(openIdents(choices, SNAPSHOT), [55]);
+  assert.deepEqual(openIdents(choices, quiet()), [55]);
   // The next snapshot: the same choices, by ident, whatever the order.
-  const next = JSON.parse(JSON.stringify(SNAPSHOT));
+  const next = quiet();
   next.threads.reverse();
   next.threads[0].state = 'sleeping';
   assert.deepEqual(openIdents(choices, next), [55]);
@@ -686,7 +701,7 @@ test('a section left alone follows the thread that runs the cell', () => {
   rememberOpen(choices, '55', false, false);
   assert.equal(choices.size, 0);
   // The cell now runs on the worker thread.
-  const moved = JSON.parse(JSON.stringify(SNAPSHOT));
+  const moved = quiet();
   moved.cell_thread = 55;
   moved.threads[2].runs_cell = false;
   moved.threads[1].runs_cell = true;
@@ -695,4 +710,92 @@ test('a section left alone follows the thread that runs the cell', () => {
   rememberOpen(choices, '99', true, false);
   assert.deepEqual(openIdents(choices, moved), [55]);
   assert.equal(choices.get('99'), true);
+});
+
+function crowd(trigger = 'request'): Record<string, unknown> {
+  const worker = (i: number, state = 'waiting on an event', lineno = 5) => ({
+    ident: 100 + i,
+    name: `worker-${i}`,
+    native_id: 1000 + i,
+    state,
+    frames: [
+      frame({ kind: 'machinery', function: 'Thread._bootstrap' }),
+      frame({ filename: '/home/u/w.py', lineno, function: 'work', kind: 'user' }),
+      frame({ function: 'Event.wait', line: 'self._cond.wait()' })
+    ]
+  });
+  const workers = [...Array(300).keys()].reverse().map(i => worker(i));
+  const threads = SNAPSHOT.threads as Record<string, unknown>[];
+  return {
+    ...SNAPSHOT,
+    trigger,
+    threads: [threads[0], ...workers, worker(300, 'running', 9), threads[2]]
+  };
+}
+
+test('threads with one stack are one section, names in natural order', () => {
+  const { sections: groups, hidden } = sections(parseSnapshot(crowd()), false);
+  assert.deepEqual(
+    groups.map(s => s.threads.length),
+    [1, 300, 1]
+  );
+  assert.deepEqual(
+    groups[1].threads.slice(0, 3).map(t => t.name),
+    ['worker-0', 'worker-1', 'worker-2']
+  );
+  assert.equal(sectionHeading(groups[1]), '300 threads worker-0 … worker-299');
+  assert.deepEqual(
+    hidden.map(t => t.name),
+    ['IOPub']
+  );
+  const text = renderText(parseSnapshot(crowd()), false);
+  assert.ok(
+    text.includes(
+      '\n300 threads worker-0 … worker-299: waiting on an event\n' +
+        '  threads: worker-0 … worker-299\n'
+    ),
+    text
+  );
+  assert.equal(text.split('in work').length, 3); // the group once, worker-300 once
+  assert.ok(text.includes(': 302 threads: 2 running, 300 waiting (1 hidden)'));
+});
+
+test('the cell thread first and open, waits on other threads open', () => {
+  const { sections: groups } = sections(parseSnapshot(crowd()), false);
+  assert.deepEqual(
+    groups.map(s => [s.threads[0].name, s.open]),
+    [
+      ['MainThread', true],
+      ['worker-0', true],
+      ['worker-300', false]
+    ]
+  );
+  const magic = sections(parseSnapshot(crowd('magic')), false).sections;
+  assert.deepEqual(
+    magic.map(s => s.threads[0].name),
+    ['worker-0', 'worker-300', 'MainThread']
+  );
+  assert.equal(magic[2].open, false);
+});
+
+test('naturalCompare and membersText follow the Python rule', () => {
+  assert.deepEqual(
+    ['w-10', 'w-2', 'W-1'].sort(naturalCompare),
+    ['W-1', 'w-2', 'w-10']
+  );
+  assert.equal(
+    membersText(['a-1', 'a-2', 'a-3', 'a-5', 'b', 'pool-7', 'pool-8', 'x10']),
+    'a-1 … a-3, a-5, b, pool-7, pool-8, x10'
+  );
+});
+
+test('the filter matches thread names, functions and files', () => {
+  const { sections: groups } = sections(parseSnapshot(crowd()), false);
+  const names = (filter: string) =>
+    groups.filter(s => sectionMatches(s, filter)).map(s => s.threads[0].name);
+  assert.deepEqual(names(''), ['MainThread', 'worker-0', 'worker-300']);
+  assert.deepEqual(names('WORKER-12'), ['worker-0']);
+  assert.deepEqual(names('spin'), ['MainThread']);
+  assert.deepEqual(names('/home/u/w.py'), ['worker-0', 'worker-300']);
+  assert.deepEqual(names('nothing like it'), []);
 });

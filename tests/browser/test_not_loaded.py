@@ -25,15 +25,13 @@ HANG = "import time\n\ndef hang():\n    while True:\n        time.sleep(0.05)\n\
 NOT_LOADED = "ipysigtrace is not loaded in this kernel"
 
 
-def bare_notebook(page: Page, url: str, source: str) -> str:
-    """A new notebook of one cell on the kernelspec that does not load ipysigtrace."""
+def bare_notebook(page: Page, url: str, source: str, kernel: str = BARE_KERNEL_NAME) -> str:
+    """A new notebook of one cell, by default on the kernelspec that does not load ipysigtrace."""
     name = f"bare-{uuid.uuid4().hex[:8]}.ipynb"
     notebook = {
         "nbformat": 4,
         "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {"name": BARE_KERNEL_NAME, "display_name": "bare", "language": "python"}
-        },
+        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
         "cells": [
             {
                 "id": "hang",
@@ -55,7 +53,7 @@ def bare_notebook(page: Page, url: str, source: str) -> str:
     response = page.request.post(
         f"{url}/api/sessions?token={TOKEN}",
         data=json.dumps(
-            {"path": name, "name": name, "type": "notebook", "kernel": {"name": BARE_KERNEL_NAME}}
+            {"path": name, "name": name, "type": "notebook", "kernel": {"name": kernel}}
         ),
         headers={"Content-Type": "application/json"},
     )
@@ -63,13 +61,13 @@ def bare_notebook(page: Page, url: str, source: str) -> str:
     return name
 
 
-def open_notebook(page: Page, url: str, name: str) -> None:
+def open_notebook(page: Page, url: str, name: str, kernel: str = BARE_KERNEL_NAME) -> None:
     """Open it in a workspace of its own: no notebook or panel of an earlier test comes back."""
     page.goto(f"{url}/lab/workspaces/{name.removesuffix('.ipynb')}/tree/{name}?token={TOKEN}")
     expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
     # The status bar names the kernel's state once the page is connected to it; a cell run
     # before that would ask which kernel to start.
-    status = page.locator(".jp-StatusBar-TextItem", has_text=f"{BARE_KERNEL_NAME} | Idle")
+    status = page.locator(".jp-StatusBar-TextItem", has_text=f"{kernel} | Idle")
     expect(status).to_be_visible(timeout=60_000)
 
 

@@ -33,6 +33,7 @@ EXPECTED = [
     "5.interrupt.baseline",
     "6.start.autoload",
     "6.idle.cpu",
+    "6.idle.same",
 ]
 
 

@@ -18,7 +18,7 @@ EXPECTED = {  # a line each hang's dump must show
     3: "in right_hand",
     4: "waiting on a queue",
     5: "more times ...]",
-    6: "Thread worker-299",
+    6: "300 threads worker-0 … worker-299: waiting on an event",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -149,9 +150,13 @@ for t in idle:
 """
     loaded.execute(setup)
     text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass", "Cell In[3]")
-    assert text.count("Thread idle-") == 300
+    # One section for the 300 (same stack), named in natural order, after the cell's.
+    group = "\n300 threads idle-0 … idle-299: waiting on an event\n  threads: idle-0 … idle-299\n"
+    assert group in text and "Thread idle-" not in text
     assert "Cell In[3], line 1, in <module>" in main_thread_block(text)
-    assert text.index("runs the cell") < text.index("Thread idle-0")
+    assert text.index("runs the cell") < text.index(group)
+    # The summary counts the threads shown: the cell's and the 300; the kernel's are hidden.
+    assert re.search(r": 301 threads: 1 running, 300 waiting \(\d+ hidden\)\n", text), text[:200]
     loaded.interrupt_and_check(msg_id)
     loaded.execute("stop.set()")
 

@@ -45,7 +45,7 @@ def test_default_shows_html_and_text(workers: Kernel) -> None:
 
 def test_filter_by_name_and_ident(workers: Kernel) -> None:
     text = workers.execute("%stackdump worker-* --format text").displays[0]["text/plain"]
-    assert "Thread worker-a" in text and "Thread worker-b" in text
+    assert "2 threads worker-a, worker-b: waiting on an event" in text
     assert "Thread other" not in text and "Thread MainThread" not in text
     ident = workers.execute("[t.ident for t in threading.enumerate() if t.name == 'other'][0]")
     text = workers.execute(f"%stackdump {ident.result} -f text").displays[0]["text/plain"]

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipysigtrace.capture import FrameClassifier, capture, fold, freeze, guess_state
+from ipysigtrace.capture import FrameClassifier, capture, fold, freeze
 from ipysigtrace.snapshot import FrameRecord
+from ipysigtrace.threadstate import guess_state
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipysigtrace.render import FORMATS, ViewOptions, render, text
+from ipysigtrace.render import FORMATS, ViewOptions, common, render, text
 from ipysigtrace.render.common import printable
-from ipysigtrace.snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+from ipysigtrace.snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -58,7 +58,7 @@ def snapshot() -> StackSnapshot:
 def test_text_reads_like_a_traceback() -> None:
     text = render(snapshot(), "text")
     assert text.startswith("Stacks of process 4242 at ")
-    assert "3 threads: 1 running, 2 waiting" in text
+    assert "2 threads: 1 running, 1 waiting (1 hidden)" in text
     assert "Thread MainThread (ident 1, native 100), runs the cell: running" in text
     assert "[... 2 frames of the kernel's machinery ...]" in text
     assert "  Cell In[7], line 4, in dive\n    return dive(n - 1)\n" in text
@@ -253,3 +253,93 @@ rich = highlight.line("x = '<b>'")
 assert "<span" in rich and "&lt;b&gt;" in rich and "<b>" not in rich, rich
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _worker(index: int, state: str = "waiting on an event", line: int = 5) -> ThreadStack:
+    return ThreadStack(
+        100 + index,
+        f"worker-{index}",
+        1000 + index,
+        state=state,
+        frames=[
+            FrameRecord("/lib/threading.py", 1000, "Thread._bootstrap", kind="machinery"),
+            FrameRecord("/home/u/w.py", line, "work", "done.wait()"),
+            FrameRecord(
+                "/lib/threading.py", 600, "Event.wait", "self._cond.wait()", kind="library"
+            ),
+        ],
+    )
+
+
+def _crowd(trigger: str = "signal") -> StackSnapshot:
+    workers = [_worker(i) for i in reversed(range(300))]
+    odd = _worker(300, state="running", line=9)
+    main = snapshot().threads[0]
+    service = snapshot().threads[2]
+    return StackSnapshot(
+        1764320000.25, 4242, [service, *workers, odd, main], trigger, cell_thread=1
+    )
+
+
+def test_identical_stacks_are_one_section_in_natural_order() -> None:
+    groups, hidden = common.sections(_crowd(), ViewOptions())
+    assert [len(s.threads) for s in groups] == [1, 300, 1]
+    assert [t.name for t in groups[1].threads][:12] == [f"worker-{i}" for i in range(12)]
+    assert common.section_heading(groups[1]) == "300 threads worker-0 … worker-299"
+    assert [t.name for t in hidden] == ["IOPub"]
+    out = render(_crowd(), "text")
+    assert "\n300 threads worker-0 … worker-299: waiting on an event\n" in out
+    assert "  threads: worker-0 … worker-299\n" in out
+    assert out.count('File "/home/u/w.py", line 5, in work') == 1
+    assert ": 302 threads: 2 running, 300 waiting (1 hidden)" in out
+    page = render(_crowd(), "html")
+    assert "300 threads worker-0 … worker-299" in page
+    assert page.count("line 5, in <b>work</b>") == 1
+    assert "<details style=" in page and "300 threads</summary>worker-0 … worker-299" in page
+
+
+def test_members_text_shortens_runs_only() -> None:
+    names = ["a-1", "a-2", "a-3", "a-5", "b", "pool-7", "pool-8", "x10"]
+    assert common.members_text(names) == "a-1 … a-3, a-5, b, pool-7, pool-8, x10"
+    assert sorted(["w-10", "w-2", "W-1"], key=natural_key) == ["W-1", "w-2", "w-10"]
+
+
+def test_the_cell_thread_first_and_open_then_waits_on_other_threads() -> None:
+    groups, _ = common.sections(_crowd(), ViewOptions())
+    assert groups[0].first.runs_cell and groups[0].open
+    assert groups[1].first.state == "waiting on an event" and groups[1].open
+    assert groups[2].first.state == "running" and not groups[2].open
+
+
+def test_a_stackdump_puts_the_waiting_threads_first_and_its_own_last() -> None:
+    groups, _ = common.sections(_crowd("magic"), ViewOptions())
+    assert groups[0].first.name == "worker-0" and groups[0].open
+    assert groups[-1].first.runs_cell and not groups[-1].open
+
+
+def test_a_collapsed_section_names_its_innermost_user_frame() -> None:
+    page = render(_crowd(), "html")
+    odd = page[page.index("worker-300") :]
+    summary_line = odd[: odd.index("</summary>")]
+    assert "at work (File &quot;/home/u/w.py&quot;, line 9)" in summary_line
+
+
+def test_tasks_with_the_same_stack_are_one_group() -> None:
+    frames = [FrameRecord("/home/u/a.py", 3, "fetch", "await asyncio.sleep(1)")]
+    tasks = [TaskStack(f"Task-{i}", list(frames), "Future") for i in (10, 2, 1)]
+    loop = ThreadStack(5, "loop", 5, state="waiting for I/O", tasks=tasks)
+    out = render(StackSnapshot(1764320000.25, 1, [loop]), "text")
+    assert "  3 asyncio tasks Task-1 … Task-10, waiting on a Future:\n" in out
+    assert "    tasks: Task-1, Task-2, Task-10\n" in out
+    assert out.count("in fetch") == 1
+
+
+def test_a_group_of_hostile_names_is_escaped() -> None:
+    threads = [ThreadStack(i, f"{EVIL}\x1b]2;x\x07-{i}", i, state="sleeping") for i in range(12)]
+    snap = StackSnapshot(1764320000.25, 1, threads)
+    page = render(snap, "html")
+    assert "<img" not in page and "\x1b" not in page
+    # More than ten members: their list is closed (no "open" attribute).
+    assert re.search(r'<details style="[^"]*"><summary>12 threads</summary>', page), page
+    out = render(snap, "text")
+    assert "\x1b" not in out and "\x07" not in out

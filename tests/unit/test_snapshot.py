@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import pytest
@@ -196,3 +196,16 @@ def test_helpers() -> None:
     assert [f.kind for f in main.visible_frames()] == ["cell", "cell"]
     assert main.frames[1].location == "Cell In[3], line 4"
     assert main.frames[0].location == 'File "/k/kernelapp.py", line 10'
+
+
+def test_to_dict_is_what_asdict_gives() -> None:
+    """The fast JSON form holds exactly the fields, at every depth, that asdict gives."""
+    shared = FrameRecord(
+        "/x.py", 3, "f", "f()", locals=[{"name": "n", "type": "int", "value": "1"}]
+    )
+    task = TaskStack("Task-1", [shared], "Future")
+    threads = [ThreadStack(i, f"t{i}", i, frames=[shared], tasks=[task]) for i in range(3)]
+    snapshot = StackSnapshot(1764320000.0, 1, threads, "signal", cell_thread=1, note="n")
+    data = snapshot.to_dict()
+    assert data == {"format": "ipysigtrace.snapshot", "version": 1, **asdict(snapshot)}
+    assert StackSnapshot.from_dict(json.loads(json.dumps(data))) == snapshot
