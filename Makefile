@@ -13,11 +13,28 @@ IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
 # jupyter refuses to run as root unless told it may.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The venvs serve the lab extension from this checkout's build (a symlink in place of the
+# copy an install makes), so a rebuild after a change in labextension/ is what the browser
+# tests and `make demo` get.
+LAB_SHARE = share/jupyter/labextensions/ipysigtrace
+LAB_BUILT := build/.lab-built
+define serve_lab_from_checkout
+	rm -rf $(1)/$(LAB_SHARE)
+	ln -s $(CURDIR)/ipysigtrace/labextension $(1)/$(LAB_SHARE)
+endef
+
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -U pip
 	$(VENV)/bin/python -m pip install -q -e ".[test]"
+	$(call serve_lab_from_checkout,$(VENV))
+	mkdir -p build && touch $(LAB_BUILT)
 	touch $@
+
+# Rebuild the lab extension when its sources are newer than the last build.
+$(LAB_BUILT): $(VENV)/.done $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*)
+	cd labextension && npm run build:prod
+	mkdir -p build && touch $@
 
 $(VENV6)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV6)
@@ -25,10 +42,10 @@ $(VENV6)/.done: pyproject.toml
 	$(VENV6)/bin/python -m pip install -q -e ".[test]" $(IPYKERNEL6)
 	touch $@
 
-demo: $(VENV)/.done
+demo: $(VENV)/.done $(LAB_BUILT)
 	$(VENV)/bin/jupyter lab notebooks/demo.ipynb $(ALLOW_ROOT)
 
-terminal-demo: $(VENV)/.done
+terminal-demo: $(VENV)/.done $(LAB_BUILT)
 	$(VENV)/bin/python -m ipysigtrace.demo
 
 lint: $(VENV)/.done
@@ -51,6 +68,7 @@ $(VENV_LAB_OLDEST)/.done: pyproject.toml $(VENV)/.done
 	$(PYTHON) -m venv $(VENV_LAB_OLDEST)
 	$(VENV_LAB_OLDEST)/bin/python -m pip install -q -U pip
 	SKIP_JUPYTER_BUILDER=1 $(VENV_LAB_OLDEST)/bin/python -m pip install -q -e ".[test]" $(LAB_OLDEST)
+	$(call serve_lab_from_checkout,$(VENV_LAB_OLDEST))
 	touch $@
 
 # The sdist carries the prebuilt lab extension, so installing it needs no node: build it
@@ -76,7 +94,7 @@ check-lab-core: $(VENV)/.done
 	$(VENV)/bin/python scripts/lab_core_package.py --check
 # --- end of the lab-compat block ---
 
-test: lint $(VENV6)/.done check-package check-sdist check-lab-core $(VENV_LAB_OLDEST)/.done
+test: lint $(LAB_BUILT) $(VENV6)/.done check-package check-sdist check-lab-core $(VENV_LAB_OLDEST)/.done
 	cd labextension && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
