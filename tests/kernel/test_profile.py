@@ -15,26 +15,10 @@ import pytest
 from harness import Kernel
 from ipysigtrace.profile import Profile, own_stacks, top_functions
 from ipysigtrace.render.profile import MIME_TYPE
+from workloads import SEVENTY_THIRTY as WORKLOAD
 
 pytestmark = pytest.mark.kernel
 
-# Two functions that take 70% and 30% of the time, by busy loops on the clock.
-WORKLOAD = """\
-import time
-def seventy():
-    end = time.perf_counter() + 0.007
-    while time.perf_counter() < end:
-        pass
-def thirty():
-    end = time.perf_counter() + 0.003
-    while time.perf_counter() < end:
-        pass
-def work(seconds):
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        seventy()
-        thirty()
-"""
 TOLERANCE = 7.0  # percentage points
 
 
