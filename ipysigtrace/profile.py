@@ -296,9 +296,11 @@ class Sampler:
             self.sample()
             # Intervals drawn from [0.5, 1.5) x the mean: a fixed one locks onto a loop whose
             # period is a multiple of it (a 10 ms loop at 100 Hz is always seen at one place).
-            # Late ticks are not made up for.
-            step = self.interval * (0.5 + self._random())
-            self.next_sample = max(self.next_sample + step, now + self.interval / 4)
+            # A tick late by the GIL's hand-over is made up by the next; one later than an
+            # interval is not (no burst after a stall).
+            self.next_sample += self.interval * (0.5 + self._random())
+            if self.next_sample < now - self.interval:
+                self.next_sample = now
         return False
 
     def sample(self) -> None:
