@@ -1,8 +1,9 @@
 """``ipysigtrace profile``: a sampling profile of the cell a kernel runs now.
 
 Two questions on the control channel: ``profile`` starts it (the kernel samples on its
-watcher's clock) and answers with an id; ``profile_result`` fetches it once its time is up,
-or at once with ``stop`` after Ctrl-C. The profile ends early when the cell ends.
+watcher's clock) and answers with an id; ``profile_result``, asked every second, hands it
+over once it has ended (its time is up, or the cell ended), or at once with ``stop`` after
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -58,20 +59,20 @@ def command_profile(args: argparse.Namespace) -> int:
 
 
 def _wait(info: dict, args: argparse.Namespace, profile_id: str) -> dict:
-    """The finished profile: asked for when it should have ended, then every POLL."""
+    """The finished profile, asked for every second (a cell that ends ends it early), and
+    every POLL once it should have ended."""
     deadline = time.monotonic() + args.seconds
     stop = False
     while True:
         try:
             if not stop:
-                time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
-            if stop or time.monotonic() >= deadline:
-                answer = _answer(info, args, "profile_result", profile_id=profile_id, stop=stop)
-                if answer.get("state") == "done" and isinstance(answer.get("profile"), dict):
-                    return answer["profile"]
-                if time.monotonic() > deadline + GRACE:
-                    raise Failure(NO_ANSWER, f"the profile did not end {GRACE:g} s after its time")
-                time.sleep(POLL)
+                left = deadline - time.monotonic()
+                time.sleep(min(left, 1.0) if left > 0 else POLL)
+            answer = _answer(info, args, "profile_result", profile_id=profile_id, stop=stop)
+            if answer.get("state") == "done" and isinstance(answer.get("profile"), dict):
+                return answer["profile"]
+            if time.monotonic() > deadline + GRACE:
+                raise Failure(NO_ANSWER, f"the profile did not end {GRACE:g} s after its time")
         except KeyboardInterrupt:
             if stop:
                 raise

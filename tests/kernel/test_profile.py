@@ -151,3 +151,23 @@ def test_unload_ends_the_profile_and_leaves_no_thread(loaded: Kernel) -> None:
     after = loaded.execute("work(0.3)")
     assert not after.displays and not after.errors
     assert loaded.execute("2 + 2").result == "4"
+
+
+def test_command_line_profile_ends_with_the_cell(loaded: Kernel) -> None:
+    loaded.execute(WORKLOAD)
+    msg_id = loaded.submit("work(3)")
+    loaded.wait_until_cell_runs()
+    done = cli("profile", kernel_id(loaded), "--seconds", "3600")
+    assert done.returncode == 0, done.stderr
+    assert "ended: cell ended" in done.stdout and "seventy" in done.stdout
+    assert loaded.collect(msg_id).status == "ok"
+
+
+def test_command_line_refusals_are_one_line(loaded: Kernel) -> None:
+    idle = cli("profile", kernel_id(loaded), "--seconds", "1")
+    assert idle.returncode != 0 and idle.stdout == ""
+    assert idle.stderr.strip() == (
+        f"ipysigtrace: {kernel_id(loaded)}: no cell is running; a profile samples the running cell"
+    )
+    bad = cli("profile", kernel_id(loaded), "--rate", "0")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
