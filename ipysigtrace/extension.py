@@ -496,6 +496,8 @@ class Extension:
         if self.raw is not None:
             lines.append(f"raw dumps: {self.raw.signum.name} -> {self.raw.path}")
         lines += self.problems()
+        if profiling := self.profiling.describe():
+            lines.append(profiling)
         if self.trigger.previous_wakeup_fd >= 0:
             fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded
             lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")

@@ -144,6 +144,20 @@ class Profiling:
             }
         return {"state": "done", "profile": profile.to_dict()}
 
+    def describe(self) -> str:
+        """A line for ``%stackdump --status``, or '' when nothing is profiled."""
+        sampler, window, now = self.active, self.window, time.time()
+        if sampler is not None and not sampler.finished:
+            left = max(0.0, sampler.deadline - now)
+            return (
+                f"profile {self.active_id} ({sampler.origin}): running, {sampler.ticks:,} "
+                f"sample{'' if sampler.ticks == 1 else 's'} at {sampler.rate:g} Hz, "
+                f"{left:.0f} s left"
+            )
+        if window is not None and window.until > now:
+            return f"profile window open: cells that start in the next {window.until - now:.0f} s"
+        return ""
+
     # -- the watcher's clock ----------------------------------------------------------------
 
     def next_due(self, now: float) -> float | None:

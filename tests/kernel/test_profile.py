@@ -81,6 +81,8 @@ def test_magic_70_30_shown_when_the_cell_ends(loaded: Kernel) -> None:
     loaded.execute(WORKLOAD)
     armed = loaded.execute("%stackdump --profile 10m").stdout
     assert "profiled at 100 Hz" in armed
+    status = loaded.execute("%stackdump --status")  # a cell that starts: it is profiled
+    assert "(magic): running" in status.stdout and len(status.displays) <= 1
     first = loaded.execute("work(8)")
     (data,) = first.displays
     assert set(data) == {MIME_TYPE, "text/html", "text/plain"}
