@@ -107,13 +107,15 @@ def section_overhead(kernel: Kernel, pyspy: PySpy, rounds: int, repeat: int, roo
                 times[name].append(kernel.value(f"cpu({repeat})"))
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
-    ratios = {}
+    ratios, spread = {}, {}
     for name in methods[1:]:
-        per_round = [a / b for a, b in zip(times["none"], times[name], strict=True)]
+        per_round = sorted(a / b for a, b in zip(times["none"], times[name], strict=True))
         ratios[name] = median(per_round)
+        spread[name] = (per_round[len(per_round) // 4], per_round[3 * len(per_round) // 4])
     return {
         "seconds": {k: median(v) for k, v in times.items()},
         "throughput_ratio": ratios,
+        "quartiles": spread,
         "rounds": times,
     }
 
@@ -145,7 +147,7 @@ def main() -> None:
     parser.add_argument("--json", default="bench-results-profile.json")
     args = parser.parse_args()
     pyspy = PySpy(PySpy.find())
-    rounds, repeat, seconds = (2, 200, 3.0) if args.quick else (11, 800, 10.0)
+    rounds, repeat, seconds = (2, 100, 3.0) if args.quick else (31, 250, 10.0)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -160,9 +162,10 @@ def main() -> None:
     print(f"py-spy: {pyspy.version()}")
     print(f"1. CPU cell, {rounds} rounds, median seconds: {overhead['seconds']}")
     for name, ratio in overhead["throughput_ratio"].items():
+        low, high = overhead["quartiles"][name]
         verdict = f" (goal >= {GOAL}: {'met' if ratio >= GOAL else 'missed'})"
         print(
-            f"   throughput with {name} / without: {ratio:.3f}"
+            f"   throughput with {name} / without: {ratio:.3f} (quartiles {low:.3f}-{high:.3f})"
             + (verdict if name == "ipysigtrace" else "")
         )
     print(f"2. 70/30 workload, {seconds:g} s each, own-time shares:")
