@@ -145,9 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", default="bench-results-profile.json")
+    parser.add_argument("--py-spy", default=None, help="py-spy executable, or 'none' to skip it")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of the CPU cell")
     args = parser.parse_args()
-    pyspy = PySpy(PySpy.find())
+    pyspy = PySpy(None if args.py_spy == "none" else (args.py_spy or PySpy.find()))
     rounds, repeat, seconds = (2, 100, 3.0) if args.quick else (31, 250, 10.0)
+    rounds = args.rounds or rounds
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
