@@ -33,13 +33,14 @@ from .kernel import (
 )
 from .live import SHORTEST_WATCHDOG, Clock, Stillness, live_header, parse_duration
 from .magics import StackDumpMagics
-from .profile import DEFAULT_RATE, Profile
+from .profile import Profile
 from .profiling import Profiling, check_request
 from .rawdump import RawDumpWriter
 from .render import ViewOptions, bundle, highlight, payload
 from .render import profile as profile_views
 from .render.common import printable
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
+from .sampler import DEFAULT_RATE
 from .signals import SignalChoiceError, SignalNumber, describe_handler, parse_signal
 from .snapshot import StackSnapshot
 from .trigger import HANDOFF_SECONDS, SignalTrigger

@@ -21,10 +21,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from .live import SHORTEST_LIVE_INTERVAL, SHORTEST_WATCHDOG, parse_duration, say_duration
-from .profile import DEFAULT_RATE
 from .profiling import LONGEST_PROFILE, check_request
 from .render import FORMATS, ViewOptions, bundle, render
 from .render.common import printable
+from .sampler import DEFAULT_RATE
 from .snapshot import StackSnapshot
 
 

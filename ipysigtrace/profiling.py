@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .capture import FrameClassifier
-from .profile import DEFAULT_RATE, HIGHEST_RATE, LOWEST_RATE, Profile, Sampler
+from .profile import Profile
+from .sampler import DEFAULT_RATE, HIGHEST_RATE, LOWEST_RATE, Sampler
 
 KEPT_RESULTS = 4  # finished profiles a requester can still fetch
 LONGEST_PROFILE = 24 * 3600.0

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipysigtrace import profile as profile_module
+from ipysigtrace import sampler as sampler_module
 from ipysigtrace.capture import FrameClassifier
-from ipysigtrace.profile import MAX_DEPTH, Profile, Sampler, own_stacks, top_functions
+from ipysigtrace.profile import Profile, own_stacks, top_functions
 from ipysigtrace.render.profile import bundle, render, speedscope, text
+from ipysigtrace.sampler import MAX_DEPTH, Sampler
 
 HOSTILE = "<img src=x onerror=alert(1)>\x1b]2;PWNED\x07\u202e"
 
@@ -60,7 +61,7 @@ def test_counts_by_stack_keeps_the_leaf_of_deep_stacks(parked: threading.Thread)
 
 
 def test_memory_is_bounded_by_distinct_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profile_module, "MAX_STACKS", 3)
+    monkeypatch.setattr(sampler_module, "MAX_STACKS", 3)
     sampler = Sampler(60, cell_thread=threading.get_ident())
 
     def at_depth(k: int) -> None:
