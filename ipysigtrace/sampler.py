@@ -66,7 +66,10 @@ class Sampler:
         self.interval = 1.0 / self.rate
         self.started = time.time()
         self.deadline = self.started + seconds
-        self.next_sample = self.started
+        self._random = random.Random().random  # a generator of its own: no shared state
+        # The first sample comes after a random part of an interval, not at once: a cell
+        # that ends sooner has no profile to show.
+        self.next_sample = self.started + self.interval * self._random()
         self.cell_thread = cell_thread
         self.skip = frozenset(skip_idents)
         self.parent = parent  # the execute request of the cell it profiles, for its display
@@ -80,7 +83,6 @@ class Sampler:
         self._counts: dict[int, _Counts] = {}
         self._names: dict[int, str] = {}
         self._lock = threading.Lock()
-        self._random = random.Random().random  # a generator of its own: no shared state
 
     @property
     def finished(self) -> bool:

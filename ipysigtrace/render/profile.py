@@ -30,13 +30,17 @@ def summary(profile: Profile, thread: ThreadProfile | None = None) -> str:
     cell = f" ({profile.cell})" if profile.cell else ""
     samples = thread.samples if thread is not None else profile.ticks
     line = (
-        f"Profile of process {profile.pid}{cell} from {clock}: {samples:,} samples in "
+        f"Profile of process {profile.pid}{cell} from {clock}: {_samples(samples)} in "
         f"{profile.seconds:.1f} s ({profile.measured_rate:.1f} Hz; asked {profile.rate:g} Hz); "
         f"ended: {profile.ended}"
     )
     if profile.dropped:
         line += f"; {profile.dropped:,} samples beyond the distinct stacks kept are not placed"
     return printable(line)
+
+
+def _samples(count: int) -> str:
+    return f"{count:,} sample{'' if count == 1 else 's'}"
 
 
 def text(profile: Profile, options: ViewOptions | None = None, threads: str = "cell") -> str:
@@ -46,7 +50,7 @@ def text(profile: Profile, options: ViewOptions | None = None, threads: str = "c
     lines = [summary(profile, chosen[0] if len(chosen) == 1 else None)]
     for thread in chosen:
         lines.append("")
-        lines.append(printable(f"Thread {thread.name}: {thread.samples:,} samples"))
+        lines.append(printable(f"Thread {thread.name}: {_samples(thread.samples)}"))
         stacks = own_stacks(profile, thread, options.show_machinery)
         rows = top_functions(profile, stacks, options.show_machinery)[:TOP]
         if not rows or not thread.samples:
@@ -146,14 +150,14 @@ def html(profile: Profile, options: ViewOptions | None = None) -> str:
     parts = [f"<div style='{_BOX}'><div><b>{escape(summary(profile, cell))}</b></div>"]
     if cell is not None:
         parts.append(
-            f"<div>Thread {escape(cell.name)}: {cell.samples:,} samples</div>"
+            f"<div>Thread {escape(cell.name)}: {_samples(cell.samples)}</div>"
             + _thread_html(profile, cell, options)
         )
     for thread in profile.threads:
         if thread is cell:
             continue
         parts.append(
-            f"<details><summary>Thread {escape(thread.name)}: {thread.samples:,} samples"
+            f"<details><summary>Thread {escape(thread.name)}: {_samples(thread.samples)}"
             f"</summary>{_thread_html(profile, thread, options)}</details>"
         )
     parts.append("</div>")
