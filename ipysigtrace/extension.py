@@ -35,10 +35,14 @@ from .live import SHORTEST_WATCHDOG, Clock, Stillness, live_header, parse_durati
 from .magics import StackDumpMagics
 from .nudge import HANDLER_CODE as NUDGE_CODE
 from .nudge import Nudger
+from .profile import Profile
+from .profiling import Profiling, check_request
 from .rawdump import RawDumpWriter
 from .render import ViewOptions, bundle, highlight, payload
+from .render import profile as profile_views
 from .render.common import printable
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
+from .sampler import DEFAULT_RATE
 from .signals import SignalChoiceError, SignalNumber, describe_handler, parse_signal
 from .snapshot import StackSnapshot
 from .trigger import HANDOFF_SECONDS, SignalTrigger
@@ -148,8 +152,10 @@ class Extension:
         self.live_views: list[Any] = []  # LiveStacks widgets (``ipysigtrace.widget``)
         self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
+        self.profiling = Profiling(self.classifier, self._skipped, self._show_profile, self._wake)
+        actions = {"profile": self._profile_request, "profile_result": self._profile_result}
         self.control = (
-            ControlHandler(self.kernel, self.snapshot, self.facts)
+            ControlHandler(self.kernel, self.snapshot, self.facts, actions)
             if self.kernel is not None
             else None
         )
@@ -330,12 +336,54 @@ class Extension:
         self.refresh_live(snapshot)
 
     def _next_timer(self) -> float | None:
-        """Watcher thread: seconds until a live view or the watchdog is due."""
-        return self.clock.next_due(time.time())
+        """Watcher thread: seconds until a profile sample, a live view or the watchdog."""
+        now = time.time()
+        due = [d for d in (self.clock.next_due(now), self.profiling.next_due(now)) if d is not None]
+        return min(due) if due else None
 
     def _on_timer(self) -> None:
         """Watcher thread: run what is due."""
-        self.clock.fire(time.time(), self.refresh_live, self._watchdog)
+        now = time.time()
+        self.profiling.fire(now)
+        self.clock.fire(now, self.refresh_live, self._watchdog)
+
+    # -- profiles ---------------------------------------------------------------------
+
+    def _skipped(self) -> list[int]:
+        return [self.watcher.ident] if self.watcher and self.watcher.ident else []
+
+    def _wake(self) -> None:
+        if self.trigger is not None:
+            self.trigger.wake()
+
+    def _show_profile(self, profile: Profile, parent: Any, view: ViewOptions | None) -> None:
+        """A magic's profile, under the cell it profiled (main or watcher thread)."""
+        try:
+            self.publisher.show(profile_views.bundle(profile, view or self.options), parent)
+        except Exception as exc:  # a profile must never break the cell or the watcher
+            if self.watcher is not None:
+                self.watcher.errors.append(f"profile: {type(exc).__name__}: {exc}")
+
+    def _profile_request(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Control thread: profile the running cell for ``seconds`` at ``rate``."""
+        seconds, rate = content.get("seconds", 10.0), content.get("rate", DEFAULT_RATE)
+        refused = check_request(seconds, rate)
+        cell = self.cells.current
+        if not refused and cell is None:
+            refused = "no cell is running; a profile samples the running cell"
+        if refused or cell is None:
+            return {"status": "error", "message": refused}
+        profile_id, refused = self.profiling.start(seconds, rate, cell.thread, cell.parent)
+        if refused:
+            return {"status": "error", "message": refused}
+        return {"profile_id": profile_id, "seconds": seconds, "rate": rate}
+
+    def _profile_result(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Control thread: a profile by its id (``stop``: end it now)."""
+        profile_id = content.get("profile_id")
+        if not isinstance(profile_id, str):
+            return {"status": "error", "message": "profile_id must be a string"}
+        return self.profiling.result(profile_id, content.get("stop") is True)
 
     def _watchdog(self) -> None:
         """Watcher thread: a cell has run longer than the watchdog's limit."""
@@ -344,6 +392,10 @@ class Extension:
     def _cell_changed(self, cell: RunningCell | None) -> None:
         """Main thread, when a cell starts or ends: the clock restarts."""
         self.clock.cell_started(cell.started if cell else None)
+        if cell is not None:
+            self.profiling.cell_started(cell.thread, cell.parent)
+        else:
+            self.profiling.cell_ended()
         if self.trigger is not None:
             if cell is not None:
                 self.trigger.reclaim()  # terminal IPython's prompt leaves no wakeup fd
@@ -456,6 +508,8 @@ class Extension:
         if nudger is not None:
             lines.append(f"interrupt nudges: {nudger.sent} sent")
         lines += self.problems()
+        if profiling := self.profiling.describe():
+            lines.append(profiling)
         if self.trigger.previous_wakeup_fd >= 0:
             fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded
             lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")
@@ -537,6 +591,7 @@ def unload(shell: Any) -> None:
         print("ipysigtrace: unload it from the main thread", file=sys.stderr)
         return
     _active = None
+    extension.profiling.stop()
     extension.stop_live()
     notes = extension.stop()
     if extension.control is not None:

@@ -246,6 +246,10 @@ class TerminalPublisher:
 
         return taken
 
+    def show(self, data: dict[str, Any], parent: Any = None) -> None:
+        """A bundle that is not a dump (a profile): its text, on the terminal."""
+        write_all(self.fd, ("\n" + data["text/plain"]).encode())
+
     def close(self) -> None:
         """Release the stderr copy."""
         with contextlib.suppress(OSError):
@@ -300,16 +304,8 @@ class KernelPublisher(TerminalPublisher):
             self._publish_idle(snapshot, done)
             return
         facts = {"time": snapshot.time, "freeze_seconds": snapshot.freeze_seconds}
-        data = bundle(snapshot, self.options)
-        content = {"data": data, "metadata": {"ipysigtrace": facts}, "transient": {}}
         try:
-            self.kernel.session.send(
-                self.kernel.iopub_socket,
-                "display_data",
-                content,
-                parent=cell.parent,
-                ident=self.topic,
-            )
+            self.show(bundle(snapshot, self.options), cell.parent, {"ipysigtrace": facts})
         except BaseException:
             done()
             raise
@@ -318,6 +314,18 @@ class KernelPublisher(TerminalPublisher):
             self.iopub_thread.schedule(done)
         else:
             done()
+
+    def show(
+        self, data: dict[str, Any], parent: Any, metadata: dict[str, Any] | None = None
+    ) -> None:
+        """A display bundle under the cell of ``parent`` (its execute request), any thread."""
+        if parent is None:
+            super().show(data, parent)
+            return
+        content = {"data": data, "metadata": metadata or {}, "transient": {}}
+        self.kernel.session.send(
+            self.kernel.iopub_socket, "display_data", content, parent=parent, ident=self.topic
+        )
 
     def _publish_idle(self, snapshot: StackSnapshot, done: Done) -> None:
         report = text.render(snapshot, self.options)
@@ -342,7 +350,8 @@ class ControlHandler:
     The reply, ``ipysigtrace_reply``: ``{"status": "ok", "version": 1, "pid": ...,
     "signal": "SIGUSR2", "raw_file": "/run/.../ipysigtrace-PID.raw", "snapshot": {...}}``
     (the snapshot for a dump only), or
-    ``{"status": "error", "message": ...}``.
+    ``{"status": "error", "message": ...}``. Other actions (``profile``, ``profile_result``)
+    come from ``actions``.
     """
 
     def __init__(
@@ -350,10 +359,12 @@ class ControlHandler:
         kernel: Any,
         snapshot: Callable[..., StackSnapshot],
         facts: Callable[[], dict[str, Any]],
+        actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     ) -> None:
         self.kernel = kernel
         self.snapshot = snapshot
         self.facts = facts
+        self.actions = actions or {}  # more actions: content -> what goes into the reply
         self.previous: Any = None
 
     def install(self) -> None:
@@ -393,6 +404,11 @@ class ControlHandler:
                 )
                 reply["snapshot"] = snapshot.to_dict()
             except Exception as exc:  # answer anyway: the asker would only time out
+                reply = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        elif action in self.actions:
+            try:
+                reply.update(self.actions[action](content))
+            except Exception as exc:  # answer anyway
                 reply = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
         elif action != "status":
             reply = {"status": "error", "message": f"unknown action {action!r}"}

@@ -21,8 +21,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from .live import SHORTEST_LIVE_INTERVAL, SHORTEST_WATCHDOG, parse_duration, say_duration
+from .profiling import LONGEST_PROFILE, check_request
 from .render import FORMATS, ViewOptions, bundle, render
 from .render.common import printable
+from .sampler import DEFAULT_RATE
 from .snapshot import StackSnapshot
 
 
@@ -91,6 +93,19 @@ class StackDumpMagics(Magics):
         help="Watchdog: dump under any cell that runs longer than DURATION (e.g. 10m; from 1 s "
         "to a week), then again after twice as long, and so on; `--after off` stops it.",
     )
+    @argument(
+        "--profile",
+        metavar="DURATION",
+        help="Profile the cells that run in the next DURATION (e.g. 30s, up to 24 h), sampling "
+        "every thread's stack (100 times a second by default); each cell shows its profile "
+        "when it ends, or when DURATION is up; `--profile off` stops.",
+    )
+    @argument(
+        "--rate",
+        type=float,
+        metavar="HZ",
+        help="With --profile: samples per second (1 to 1000, default 100).",
+    )
     @line_magic
     def stackdump(self, line: str = "") -> None:
         """Show every thread's stack, the line each one is at, without stopping anything.
@@ -112,6 +127,9 @@ class StackDumpMagics(Magics):
             return
         if args.after is not None:
             self._watchdog(args.after)
+            return
+        if args.profile is not None:
+            self._profile(args.profile, args)
             return
         if args.live is not None:
             self._live(args.live, args)
@@ -165,6 +183,22 @@ class StackDumpMagics(Magics):
         print(
             f"ipysigtrace: cells that run longer than {first} get a dump, then again after "
             f"{say_duration(2 * seconds)}, {say_duration(4 * seconds)}, ...; --after off stops it"
+        )
+
+    def _profile(self, value: str, args: Any) -> None:
+        if value == "off":
+            stopped = self.extension.profiling.close_window()
+            print(f"ipysigtrace: {'profiling stopped' if stopped else 'no profile was running'}")
+            return
+        seconds = _duration(value, "--profile", 0.1)
+        rate = DEFAULT_RATE if args.rate is None else args.rate
+        refused = check_request(min(seconds, LONGEST_PROFILE), rate)
+        if seconds > LONGEST_PROFILE or refused:
+            raise UsageError(f"--profile: {refused or 'durations go up to 24 h'}")
+        self.extension.profiling.open_window(seconds, rate, ViewOptions(show_machinery=args.all))
+        print(
+            f"ipysigtrace: the cells that run in the next {say_duration(seconds)} are profiled "
+            f"at {rate:g} Hz; each shows its profile when it ends; --profile off stops"
         )
 
     def _live(self, value: str, args: Any) -> None:

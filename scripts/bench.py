@@ -155,8 +155,10 @@ class Kernel:
         if self in LIVE:
             LIVE.remove(self)
 
-    def run(self, code: str, timeout: float = 300) -> str:
-        """Run a cell to the end; its stdout and result, or RuntimeError on an error."""
+    def run(self, code: str, timeout: float = 300, shown: list | None = None) -> str:
+        """Run a cell to the end; its stdout and result, or RuntimeError on an error.
+
+        ``shown`` collects the data of the cell's display_data messages."""
         out: list[str] = []
         errors: list[str] = []
 
@@ -166,6 +168,8 @@ class Kernel:
                 out.append(content["text"])
             elif kind == "execute_result":
                 out.append(content["data"]["text/plain"])
+            elif kind == "display_data" and shown is not None:
+                shown.append(content["data"])
             elif kind == "error":
                 errors.append(f"{content['ename']}: {content['evalue']}")
 

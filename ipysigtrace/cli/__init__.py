@@ -3,6 +3,7 @@
     ipysigtrace list                     this user's kernels on this machine
     ipysigtrace dump KERNEL [--json]     every thread's stack (KERNEL: id or prefix,
                                          connection file, or PID)
+    ipysigtrace profile KERNEL --seconds N   the running cell's top functions (sampled)
     ipysigtrace autoload enable|disable|status
     ipysigtrace demo                     the terminal demo
 
@@ -25,6 +26,8 @@ from .autoloading import command_autoload
 from .dumping import command_dump
 from .errors import NO_PERMISSION, Failure
 from .listing import command_list
+from .profiling import FORMATS as PROFILE_FORMATS
+from .profiling import command_profile
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -90,6 +93,28 @@ def parser() -> argparse.ArgumentParser:
     dump.add_argument("--count", type=count, default=0, help="with --watch: stop after this many")
     dump.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     dump.set_defaults(run=command_dump)
+    profile = commands.add_parser("profile", help="a sampling profile of the running cell")
+    profile.add_argument(
+        "kernel", metavar="KERNEL", help="kernel id or prefix, connection file, or PID"
+    )
+    profile.add_argument(
+        "--seconds", type=seconds_between(0.1, 86400), default=10.0, help="how long (default 10)"
+    )
+    profile.add_argument(
+        "--rate", type=seconds_between(1, 1000), default=100.0, help="samples per second"
+    )
+    profile.add_argument(
+        "--format",
+        choices=PROFILE_FORMATS,
+        default="text",
+        help="text (top functions), json (ipysigtrace's own) or speedscope",
+    )
+    profile.add_argument("-o", "--output", metavar="FILE", help="write it to FILE")
+    profile.add_argument("--all", action="store_true", help="also the kernel's own frames")
+    profile.add_argument(
+        "--timeout", type=seconds_between(0.01, 600), default=5.0, help="seconds per question"
+    )
+    profile.set_defaults(run=command_profile)
     autoload = commands.add_parser(
         "autoload", help="whether new kernels load ipysigtrace (IPySigTrace.autoload)"
     )
