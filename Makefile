@@ -55,6 +55,7 @@ lint: $(VENV)/.done
 format: $(VENV)/.done
 	$(VENV)/bin/ruff format ipysigtrace tests scripts
 	$(VENV)/bin/ruff check --fix ipysigtrace tests scripts
+	cd labextension && npm run format
 
 # --- lab-compat: oldest supported front ends, the sdist without node, the core package file ---
 # The browser tests run a second time against the oldest JupyterLab and Notebook that the
@@ -95,7 +96,7 @@ check-lab-core: $(VENV)/.done
 # --- end of the lab-compat block ---
 
 test: lint $(LAB_BUILT) $(VENV6)/.done check-package check-sdist check-lab-core $(VENV_LAB_OLDEST)/.done
-	cd labextension && npm test
+	cd labextension && npm run lint && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
 	$(VENV_LAB_OLDEST)/bin/python -m pytest tests/browser -q -p no:cacheprovider

@@ -227,6 +227,7 @@ const START = 'Press Refresh to take a snapshot.';
 
 /** The first line of a kernel's text, without terminal escapes, bounded. */
 export function oneLine(text: string, max = MAX_ERROR_CHARS): string {
+  // eslint-disable-next-line no-control-regex -- terminal escapes are what it removes
   const plain = text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '');
   const line =
     plain
@@ -235,6 +236,7 @@ export function oneLine(text: string, max = MAX_ERROR_CHARS): string {
       .find(part => part !== '') ?? '';
   // Control characters, and the bidi controls that would reorder the line.
   const clean = line
+    // eslint-disable-next-line no-control-regex -- control characters are what it drops
     .replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ')
     .trim();
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;

@@ -230,7 +230,10 @@ const widgets: JupyterFrontEndPlugin<void> = {
   description: 'The live stacks widget of %stackdump --live.',
   autoStart: true,
   optional: [IJupyterWidgetRegistry],
-  activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry | null) => {
+  activate: (
+    _app: JupyterFrontEnd,
+    registry: IJupyterWidgetRegistry | null
+  ) => {
     registry?.registerWidget({
       name: WIDGET_MODULE,
       version: WIDGET_MODULE_VERSION,

@@ -395,7 +395,11 @@ function framesKey(frames: IFrame[]): unknown[] {
  * and tasks; the rule of `stack_key` in render/common.py.
  */
 export function stackKey(snapshot: ISnapshot, thread: IThread): string {
-  const tasks = thread.tasks.map(t => [t.name, t.awaiting, framesKey(t.frames)]);
+  const tasks = thread.tasks.map(t => [
+    t.name,
+    t.awaiting,
+    framesKey(t.frames)
+  ]);
   return JSON.stringify([
     runsCell(snapshot, thread),
     thread.is_main,
@@ -539,7 +543,9 @@ export function taskGroupHeading(tasks: ITask[]): string {
   if (tasks.length === 1) {
     return taskHeading(tasks[0]);
   }
-  const waiting = tasks[0].awaiting ? `, waiting on a ${tasks[0].awaiting}` : '';
+  const waiting = tasks[0].awaiting
+    ? `, waiting on a ${tasks[0].awaiting}`
+    : '';
   const names = spanText(tasks.map(t => t.name));
   return `${plural(tasks.length, 'asyncio task')} ${names}${waiting}`;
 }

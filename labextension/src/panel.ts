@@ -412,7 +412,11 @@ export class StacksView extends Widget {
     const header = el('div', CLASS.header);
     header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
     header.append(
-      el('span', 'jp-ipysigtrace-summary', summary(snapshot, this.showInternals))
+      el(
+        'span',
+        'jp-ipysigtrace-summary',
+        summary(snapshot, this.showInternals)
+      )
     );
     if (reply.source) {
       header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));

@@ -201,7 +201,11 @@ export class ThreadsRenderer {
     if (single) {
       summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', thread.name));
       summaryNode.append(
-        el('span', 'jp-ipysigtrace-thread-meta', heading.slice(thread.name.length))
+        el(
+          'span',
+          'jp-ipysigtrace-thread-meta',
+          heading.slice(thread.name.length)
+        )
       );
     } else {
       summaryNode.append(el('span', 'jp-ipysigtrace-thread-name', heading));
@@ -227,7 +231,12 @@ export class ThreadsRenderer {
     details.append(summaryNode);
 
     if (!single) {
-      details.append(membersList(section.threads.map(t => t.name), 'threads'));
+      details.append(
+        membersList(
+          section.threads.map(t => t.name),
+          'threads'
+        )
+      );
     }
     details.append(this._renderFrames(thread));
     const tasks = visibleTasks(thread, this.showInternals);
@@ -268,7 +277,12 @@ export class ThreadsRenderer {
     const block = el('div', CLASS.task);
     block.append(el('div', CLASS.taskHeading, taskGroupHeading(group)));
     if (group.length > 1) {
-      block.append(membersList(group.map(t => t.name), 'tasks'));
+      block.append(
+        membersList(
+          group.map(t => t.name),
+          'tasks'
+        )
+      );
     }
     block.append(this._renderFrames(group[0]));
     return block;

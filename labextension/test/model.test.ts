@@ -376,10 +376,7 @@ test('renderText puts locals under the title of a frame without source', () => {
       }
     ]
   });
-  assert.match(
-    renderText(snapshot, false, true),
-    /, in g\n {6}x = 'a\\nb'\n$/
-  );
+  assert.match(renderText(snapshot, false, true), /, in g\n {6}x = 'a\\nb'\n$/);
 });
 
 test('localLines indents the continuation of a value on several lines', () => {
@@ -597,7 +594,10 @@ test('renderText shows every task and its locals when asked', () => {
     / {2}asyncio task Task-1:\n {4}File "\/usr\/lib\/python3\/threading.py", line 1, in poll\n {2}asyncio task Task-2, waiting on a Event:\n {4}File .*, in wait\n {2}asyncio task Task-4, waiting on a Future:\n/
   );
   // Tasks in natural order of names; the waits on other threads before the IOPub thread.
-  assert.match(text, /return await future\n\nThread worker .*\n.*\n.*\n\nThread IOPub/);
+  assert.match(
+    text,
+    /return await future\n\nThread worker .*\n.*\n.*\n\nThread IOPub/
+  );
   assert.doesNotMatch(text, /asyncio tasks? of the kernel hidden/);
   assert.doesNotMatch(renderText(snapshot, true, false), /url = /);
 });
@@ -668,6 +668,7 @@ function openIdents(
 }
 
 /** SNAPSHOT with its worker waiting for I/O: a wait that does not open by default. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON copy to edit
 function quiet(): Record<string, any> {
   const data = JSON.parse(JSON.stringify(SNAPSHOT));
   data.threads[1].state = 'waiting for I/O';
@@ -720,7 +721,12 @@ function crowd(trigger = 'request'): Record<string, unknown> {
     state,
     frames: [
       frame({ kind: 'machinery', function: 'Thread._bootstrap' }),
-      frame({ filename: '/home/u/w.py', lineno, function: 'work', kind: 'user' }),
+      frame({
+        filename: '/home/u/w.py',
+        lineno,
+        function: 'work',
+        kind: 'user'
+      }),
       frame({ function: 'Event.wait', line: 'self._cond.wait()' })
     ]
   });
@@ -779,10 +785,11 @@ test('the cell thread first and open, waits on other threads open', () => {
 });
 
 test('naturalCompare and membersText follow the Python rule', () => {
-  assert.deepEqual(
-    ['w-10', 'w-2', 'W-1'].sort(naturalCompare),
-    ['W-1', 'w-2', 'w-10']
-  );
+  assert.deepEqual(['w-10', 'w-2', 'W-1'].sort(naturalCompare), [
+    'W-1',
+    'w-2',
+    'w-10'
+  ]);
   assert.equal(
     membersText(['a-1', 'a-2', 'a-3', 'a-5', 'b', 'pool-7', 'pool-8', 'x10']),
     'a-1 … a-3, a-5, b, pool-7, pool-8, x10'
