@@ -31,7 +31,7 @@ import select
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,7 +316,7 @@ class KernelPublisher(TerminalPublisher):
             done()
 
     def show(
-        self, data: dict[str, Any], parent: Any, metadata: dict[str, Any] | None = None
+        self, data: dict[str, Any], parent: Any = None, metadata: dict[str, Any] | None = None
     ) -> None:
         """A display bundle under the cell of ``parent`` (its execute request), any thread."""
         if parent is None:
@@ -359,7 +359,7 @@ class ControlHandler:
         kernel: Any,
         snapshot: Callable[..., StackSnapshot],
         facts: Callable[[], dict[str, Any]],
-        actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+        actions: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     ) -> None:
         self.kernel = kernel
         self.snapshot = snapshot

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 from .capture import FrameClassifier
@@ -122,9 +122,10 @@ class Sampler:
                 if ident in self.skip:
                     continue
                 codes = []
-                while frame is not None:
-                    codes.append(frame.f_code)
-                    frame = frame.f_back
+                current: FrameType | None = frame
+                while current is not None:
+                    codes.append(current.f_code)
+                    current = current.f_back
                 if len(codes) > MAX_DEPTH:
                     codes = [codes[0], *codes[-(MAX_DEPTH - 1) :]]
                 codes.reverse()

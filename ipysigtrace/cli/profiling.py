@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 from .asking import ask
 from .errors import BAD_ANSWER, NO_ANSWER, NOT_LOADED, UNREADABLE, Failure
@@ -58,7 +59,7 @@ def command_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait(info: dict, args: argparse.Namespace, profile_id: str) -> dict:
+def _wait(info: dict[str, Any], args: argparse.Namespace, profile_id: str) -> dict[str, Any]:
     """The finished profile, asked for every second (a cell that ends ends it early), and
     every POLL once it should have ended."""
     deadline = time.monotonic() + args.seconds
@@ -69,8 +70,9 @@ def _wait(info: dict, args: argparse.Namespace, profile_id: str) -> dict:
                 left = deadline - time.monotonic()
                 time.sleep(min(left, 1.0) if left > 0 else POLL)
             answer = _answer(info, args, "profile_result", profile_id=profile_id, stop=stop)
-            if answer.get("state") == "done" and isinstance(answer.get("profile"), dict):
-                return answer["profile"]
+            profile = answer.get("profile")
+            if answer.get("state") == "done" and isinstance(profile, dict):
+                return profile
             if time.monotonic() > deadline + GRACE:
                 raise Failure(NO_ANSWER, f"the profile did not end {GRACE:g} s after its time")
         except KeyboardInterrupt:
@@ -79,7 +81,9 @@ def _wait(info: dict, args: argparse.Namespace, profile_id: str) -> dict:
             stop = True  # one more question: end it now and hand over what it has
 
 
-def _answer(info: dict, args: argparse.Namespace, action: str, **options: object) -> dict:
+def _answer(
+    info: dict[str, Any], args: argparse.Namespace, action: str, **options: object
+) -> dict[str, Any]:
     asked = ask(info, action, args.timeout, **options)
     if asked.not_loaded:
         raise Failure(
