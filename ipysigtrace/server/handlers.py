@@ -41,6 +41,8 @@ MIN_INTERVAL = 0.25  # seconds between two dumps of one kernel
 RAW_TIMEOUT = 1.0
 DEFAULT_SIGNAL = "SIGUSR2"
 DEFAULT_RAW_SIGNAL = "SIGURG"
+# Bounds per kernel: MAX_ASKS requests under way at once, a dump every MIN_INTERVAL at most;
+# each ask is one socket on a zmq context that all share (``ask.shared_context``).
 MAX_ASKS = 2  # requests of one kernel under way at once (status and dump); more get 429
 MAX_BODY = 4096  # bytes of a dump request's body
 NOT_LOADED = (
@@ -122,10 +124,6 @@ async def running(manager: Any) -> bool:
     if local_pid(manager) is None:
         return True
     return bool(await ensure_async(manager.is_alive()))
-
-
-# Bounds per kernel: MAX_ASKS requests under way at once, a dump every MIN_INTERVAL at most;
-# each ask is one socket on a context shared by all (``ask.shared_context``).
 
 
 def local_pid(manager: Any) -> int | None:
