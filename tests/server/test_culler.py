@@ -59,7 +59,9 @@ async def test_a_dumped_busy_kernel_stays_busy_and_is_not_culled(
             await start_kernel(jp_fetch) if name is None else await start_kernel(jp_fetch, name)
         )
         client = await client_for(jp_serverapp, kernel_id)
-        msg_id = client.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
+        msg_id = client.execute(
+            "import time\nprint('sleeping', end='', flush=True)\ntime.sleep(600)"
+        )
         await wait_for_output(client, msg_id, "sleeping")
         while (model := await kernel_model(jp_fetch, kernel_id))["execution_state"] != "busy":
             await asyncio.sleep(0.1)

@@ -336,7 +336,9 @@ async def test_a_dump_leaves_the_gateway_view_of_a_busy_kernel_alone(
     """The gateway's culler decides from the gateway's view (execution state, last activity),
     and the server shows the same view: a dump changes neither."""
     async with remote_kernel(jp_fetch, jp_ws_fetch, server) as (kernel_id, frontend):
-        hung = await frontend.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
+        hung = await frontend.execute(
+            "import time\nprint('sleeping', end='', flush=True)\ntime.sleep(600)"
+        )
         await frontend.wait_for(hung, "stream")
         deadline = time.monotonic() + 60
         while (before := gateway.get("api", "kernels", kernel_id))["execution_state"] != "busy":
