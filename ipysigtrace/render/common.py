@@ -47,6 +47,12 @@ def printable(text: str, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, text)
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """``text`` made printable and cut to ``limit`` characters, for one line about bad input."""
+    shown = printable(text[: limit * 4])  # an escape is at most six characters per one
+    return shown if len(shown) <= limit and len(text) <= limit * 4 else shown[: limit - 1] + "…"
+
+
 @dataclass
 class Hidden:
     """A run of the kernel's machinery frames that a view leaves out."""

@@ -15,6 +15,7 @@ import uuid
 from queue import Empty
 from typing import Any
 
+import zmq.asyncio
 from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
 from jupyter_server.gateway.gateway_client import GatewayClient
@@ -27,6 +28,25 @@ from ..kernel import REQUEST, reply_to
 
 GATEWAY_CONNECT_TIMEOUT = 5.0  # for the websocket to the gateway, before the kernel's timeout
 MAX_MESSAGE = 100 * 1024 * 1024  # a snapshot of many threads with locals can be large
+
+
+_context: zmq.asyncio.Context | None = None
+
+
+def shared_context() -> zmq.asyncio.Context:
+    """The one zmq context of every ask (a context per ask costs an I/O thread and fds)."""
+    global _context
+    if _context is None or _context.closed:
+        _context = zmq.asyncio.Context()
+    return _context
+
+
+def close_context() -> None:
+    """At server stop: close the shared context and its sockets."""
+    global _context
+    if _context is not None:
+        _context.destroy(linger=0)
+        _context = None
 
 
 def behind_gateway(manager: Any) -> bool:
@@ -48,7 +68,7 @@ async def ask_kernel(
     # A session of our own: sockets take their identity from the session id, and a second
     # socket with the identity of the browser's connection would steal its replies.
     session = Session(key=manager.session.key, signature_scheme=manager.session.signature_scheme)
-    client = manager.client(session=session)
+    client = manager.client(session=session, context=shared_context())
     client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
     try:
         message = client.session.msg(REQUEST, content)
@@ -66,8 +86,8 @@ async def ask_kernel(
         return None
     finally:
         # Only the control channel was opened: stop_channels() would open the others.
+        # Its socket is closed; the context is shared and stays.
         client.control_channel.stop()
-        client.context.destroy(linger=0)
 
 
 async def _ask_through_gateway(

@@ -3,11 +3,14 @@
 ``GET  /ipysigtrace/api/kernels/<kernel_id>``       is ipysigtrace loaded, can it be signalled
 ``POST /ipysigtrace/api/kernels/<kernel_id>/dump``  the snapshot JSON
 
-Every handler is authenticated and authorized like jupyter_server's own kernel actions
-(resource ``kernels``). The dump is asked for on the kernel's control channel, which is
-answered while a cell keeps the shell busy. A signal is sent only to the kernel process
-itself, only when Linux says it catches that signal (``SigCgt``), so a kernel without
-ipysigtrace is never killed by it. A remote kernel (behind a Kernel Gateway: no local PID) is
+Every handler is authenticated and authorized as jupyter_server authorizes the same thing on
+a kernel (resource ``kernels``): the status is ``read``; a dump is ``execute``, as the
+kernel websocket that runs code is (it can call user reprs and returns values).
+
+The dump is asked for on the kernel's control channel, which is answered while a cell keeps
+the shell busy. A signal is sent only to the kernel process itself, only when Linux says it
+catches that signal (``SigCgt``), so a kernel without ipysigtrace is never killed by it. A
+remote kernel (behind a Kernel Gateway: no local PID) is
 asked through the gateway and never signalled; only ipysigtrace loaded in it can answer.
 """
 
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -27,6 +31,7 @@ from tornado import web
 
 from ..procinfo import catches
 from ..rawdump import collect
+from ..render.common import excerpt
 from .ask import ask_kernel
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -36,10 +41,19 @@ MIN_INTERVAL = 0.25  # seconds between two dumps of one kernel
 RAW_TIMEOUT = 1.0
 DEFAULT_SIGNAL = "SIGUSR2"
 DEFAULT_RAW_SIGNAL = "SIGURG"
+# Bounds per kernel: MAX_ASKS requests under way at once, a dump every MIN_INTERVAL at most;
+# each ask is one socket on a zmq context that all share (``ask.shared_context``).
+MAX_ASKS = 2  # requests of one kernel under way at once (status and dump); more get 429
+MAX_BODY = 4096  # bytes of a dump request's body
 NOT_LOADED = (
-    "ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook "
-    "(once the kernel is idle), then ask again."
+    "ipysigtrace is not loaded in this kernel; load it with %load_ext ipysigtrace once the "
+    "running cell ends."
 )
+NOT_RUNNING = "The kernel is not running: it stopped or died, and has not been restarted."
+TOO_MANY = "Too many requests to this kernel at once; try again in a moment."
+TOO_SOON = "A dump of this kernel was just asked for; try again."
+BAD_BODY = 'The body must be a JSON object such as {"locals": true}.'
+
 NO_ANSWER = (
     "The kernel did not answer within {timeout:g} s although ipysigtrace is loaded: native "
     "code probably holds the GIL, so no Python thread can run."
@@ -64,7 +78,52 @@ class KernelState:
     def __init__(self) -> None:
         self.facts: dict[str, dict[str, Any]] = {}  # the kernel's last status answer
         self.last: dict[str, float] = {}
-        self.busy: set[str] = set()
+        self.busy: set[str] = set()  # kernels with a dump under way
+        self.asking: dict[str, int] = {}  # requests under way, by kernel
+
+    def take(self, kernel_id: str) -> bool:
+        """Count a request to the kernel in; False (take nothing) when MAX_ASKS are under way."""
+        if self.asking.get(kernel_id, 0) >= MAX_ASKS:
+            return False
+        self.asking[kernel_id] = self.asking.get(kernel_id, 0) + 1
+        return True
+
+    def give(self, kernel_id: str) -> None:
+        """Count a request out again."""
+        left = self.asking.pop(kernel_id, 1) - 1
+        if left > 0:
+            self.asking[kernel_id] = left
+
+    def forget(self, kernel_id: str) -> None:
+        """The kernel stopped or restarted: what it said about itself may not hold."""
+        self.facts.pop(kernel_id, None)
+        self.last.pop(kernel_id, None)
+
+
+def parse_options(body: bytes) -> dict[str, Any] | str:
+    """The options of a dump request, or a one-line reason to refuse the body."""
+    if len(body) > MAX_BODY:
+        return f"The body has {len(body)} bytes; a dump request needs at most {MAX_BODY}."
+    try:
+        options = json.loads(body or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested body
+        return BAD_BODY
+    if not isinstance(options, dict):
+        return BAD_BODY
+    unknown = [key for key in options if key != "locals"]
+    if unknown:
+        return f'Unknown field {excerpt(repr(unknown[0]))} in the body; the one field is "locals".'
+    wanted = options.get("locals")
+    if not (wanted is None or isinstance(wanted, bool) or wanted == "repr"):
+        return f'"locals" is true, false or "repr", not {excerpt(repr(wanted))}.'
+    return options
+
+
+async def running(manager: Any) -> bool:
+    """False for a local kernel whose process is gone (a remote one counts as running)."""
+    if local_pid(manager) is None:
+        return True
+    return bool(await ensure_async(manager.is_alive()))
 
 
 def local_pid(manager: Any) -> int | None:
@@ -122,20 +181,33 @@ class KernelHandler(APIHandler):
             return None
         return snapshot.to_dict() if snapshot else None
 
+    def too_many(self, message: str = TOO_MANY) -> None:
+        self.set_header("Retry-After", "1")
+        self.reply(429, {"message": message})
+
 
 class StatusHandler(KernelHandler):
     """Is ipysigtrace loaded in this kernel, and can it be signalled?"""
 
     @web.authenticated
-    @authorized
+    @authorized("read")
     async def get(self, kernel_id: str) -> None:
         manager = self.manager(kernel_id)
-        answer = await ask_kernel(manager, "status", STATUS_TIMEOUT)
+        if not self.state.take(kernel_id):
+            self.too_many()
+            return
+        try:
+            alive = await running(manager)
+            answer = await ask_kernel(manager, "status", STATUS_TIMEOUT) if alive else None
+        finally:
+            self.state.give(kernel_id)
         loaded = self.remember(kernel_id, answer)
         name, can_signal = self.signal_info(kernel_id, manager)
         _, can_raw = self.signal_info(kernel_id, manager, "raw_signal")
         if loaded:
             message = "ipysigtrace is loaded"
+        elif not alive:
+            message = NOT_RUNNING
         elif can_signal:
             message = "the kernel does not answer, but catches " + name
         else:
@@ -157,29 +229,31 @@ class DumpHandler(KernelHandler):
     """Every thread's stack, as snapshot JSON."""
 
     @web.authenticated
-    @authorized
+    @authorized("execute")
     async def post(self, kernel_id: str) -> None:
         manager = self.manager(kernel_id)
+        options = parse_options(self.request.body)
+        if isinstance(options, str):
+            self.reply(400, {"message": options})
+            return
         state = self.state
         now = time.monotonic()
         if kernel_id in state.busy or now - state.last.get(kernel_id, -MIN_INTERVAL) < MIN_INTERVAL:
-            self.set_header("Retry-After", "1")
-            self.reply(429, {"message": "A dump of this kernel was just asked for; try again."})
+            self.too_many(TOO_SOON)
             return
-        try:
-            options = json.loads(self.request.body or b"{}")
-        except ValueError:
-            options = None
-        if not isinstance(options, dict):
-            self.reply(400, {"message": 'The body must be a JSON object such as {"locals": true}.'})
+        if not state.take(kernel_id):
+            self.too_many()
             return
         state.busy.add(kernel_id)
         try:
-            wanted = options.get("locals")
-            wanted = wanted if wanted in (True, "repr") else False
+            if not await running(manager):
+                self.reply(503, {"message": NOT_RUNNING})
+                return
+            wanted = options.get("locals") or False
             answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=wanted)
         finally:
             state.busy.discard(kernel_id)
+            state.give(kernel_id)
             state.last[kernel_id] = time.monotonic()
         snapshot = answer.get("snapshot") if self.remember(kernel_id, answer) else None
         if isinstance(snapshot, dict):

@@ -839,9 +839,14 @@ export function defaultErrorMessage(status: number): string {
         'the server restarted since?'
       );
     case 409:
-      return 'ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in the notebook.';
+      return (
+        'ipysigtrace is not loaded in this kernel; load it with %load_ext ' +
+        'ipysigtrace once the running cell ends.'
+      );
     case 429:
       return 'Too many requests: wait a moment before asking again.';
+    case 503:
+      return 'The kernel is not running.';
     case 504:
       return (
         'The kernel did not answer in time. Native code may hold the GIL; ' +

@@ -161,8 +161,8 @@ class FakeHost implements IStacksHost {
 }
 
 const SERVER_WORDS =
-  'ipysigtrace is not loaded in this kernel. Run %load_ext ipysigtrace in ' +
-  'the notebook (once the kernel is idle), then ask again.';
+  'ipysigtrace is not loaded in this kernel; load it with %load_ext ' +
+  'ipysigtrace once the running cell ends.';
 
 function snapshotReply(pid = 4242): IDumpReply {
   return { source: 'control', snapshot: { pid } } as unknown as IDumpReply;

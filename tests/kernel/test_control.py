@@ -23,8 +23,9 @@ def ask_until(kernel: Kernel, function: str) -> dict:
     while True:
         reply = ask(kernel, timeout=30)
         snapshot = StackSnapshot.from_dict(reply["content"]["snapshot"])
-        main = next(t for t in snapshot.threads if t.runs_cell)
-        cell = [f for f in main.frames if f.kind == "cell"]
+        # execute_input comes before IPython marks the cell as running: no thread yet.
+        main = next((t for t in snapshot.threads if t.runs_cell), None)
+        cell = [f for f in main.frames if f.kind == "cell"] if main else []
         if cell and cell[-1].function == function:
             return reply
         assert time.monotonic() < deadline, f"the cell never reached {function}()"
@@ -81,6 +82,48 @@ def test_status_and_unknown_action(loaded: Kernel) -> None:
     assert status["status"] == "ok" and "snapshot" not in status
     bad = ask(loaded, "explode")["content"]
     assert bad == {"status": "error", "message": "unknown action 'explode'"}
+    huge = ask(loaded, "\x1b]2;x\x07" + "a" * 5_000_000)["content"]
+    assert huge["status"] == "error" and len(huge["message"]) < 80, huge["message"][:200]
+    assert huge["message"].startswith("unknown action '\\x1b]2;x\\x07aaa")
+    assert "\x1b" not in huge["message"]
+
+
+def control_statuses(kernel: Kernel, asked: str) -> list[str]:
+    """The IOPub states published about the control request ``asked``.
+
+    A kernel_info_request sent on control after it is handled after it, and IOPub keeps
+    the order: once its idle status is in, any status of ``asked`` would be in too.
+    """
+    probe = kernel.kc.session.msg("kernel_info_request", {})
+    kernel.kc.control_channel.send(probe)
+    while True:
+        status = kernel.wait_for(probe["header"]["msg_id"], "status", timeout=30)
+        if status["content"]["execution_state"] == "idle":
+            break
+    box = kernel._inbox.pop(asked, [])
+    return [m["content"]["execution_state"] for m in box if m["msg_type"] == "status"]
+
+
+def test_our_requests_publish_no_status(loaded: Kernel) -> None:
+    """jupyter_server takes execution state and activity from IOPub status: a dump of a busy
+    kernel must not say idle (the culler would kill it), nor busy of an idle one."""
+    msg_id = loaded.submit("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
+    loaded.wait_for_stream(msg_id, "sleeping")
+    for action in ("dump", "status", "explode"):
+        asked = loaded.ask(action)["parent_header"]["msg_id"]
+        assert control_statuses(loaded, asked) == [], action
+    loaded.interrupt_and_check(msg_id)
+    asked = loaded.ask("status")["parent_header"]["msg_id"]
+    assert control_statuses(loaded, asked) == [], "nor while idle"
+    # Other control requests still say busy and idle, and after unloading ours do too.
+    probe = loaded.kc.session.msg("kernel_info_request", {})
+    loaded.kc.control_channel.send(probe)
+    assert control_statuses(loaded, probe["header"]["msg_id"]) == ["busy", "idle"]
+    loaded.execute("%unload_ext ipysigtrace")
+    assert loaded.execute("'_publish_status' in vars(get_ipython().kernel)").result == "False"
+    message = loaded.kc.session.msg("ipysigtrace_request", {"action": "status"})
+    loaded.kc.control_channel.send(message)
+    assert control_statuses(loaded, message["header"]["msg_id"]) == ["busy", "idle"]
 
 
 def test_kernel_without_ipysigtrace_ignores_it(kernel: Kernel) -> None:

@@ -1,11 +1,14 @@
-"""Calls of ipysigtrace's REST endpoints, shared by the server tests."""
+"""REST calls of ipysigtrace's endpoints and kernels through the server, for the server tests."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from tornado.httpclient import HTTPClientError
+
+from harness import KERNEL_NAME
 
 
 async def status_of(jp_fetch: Any, kernel_id: str) -> dict[str, Any]:
@@ -24,3 +27,52 @@ async def dump(jp_fetch: Any, kernel_id: str, body: str = "{}") -> tuple[int, di
         assert error.response is not None
         return error.code, json.loads(error.response.body)
     return response.code, json.loads(response.body)
+
+
+async def start_kernel(jp_fetch: Any, name: str = KERNEL_NAME) -> str:
+    """A kernel the server starts; KERNEL_NAME loads ipysigtrace by itself (installed)."""
+    body = json.dumps({"name": name})
+    response = await jp_fetch("api", "kernels", method="POST", body=body)
+    return json.loads(response.body)["id"]
+
+
+async def client_for(jp_serverapp: Any, kernel_id: str) -> Any:
+    manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return client
+
+
+async def run(client: Any, code: str, expression: str = "None") -> str:
+    """Run code; return the value of an expression evaluated afterwards, as text."""
+    msg_id = client.execute(code, user_expressions={"value": expression})
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def kernel_model(jp_fetch: Any, kernel_id: str) -> dict[str, Any] | None:
+    """The server's own view of the kernel (execution_state, last_activity), or None."""
+    response = await jp_fetch("api", "kernels")
+    return next((k for k in json.loads(response.body) if k["id"] == kernel_id), None)
+
+
+async def wait_for_output(client: Any, msg_id: str, text: str) -> None:
+    """Until the request's output shows ``text`` (a marker the cell prints)."""
+    seen = ""
+    while text not in seen:
+        message = await client.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+            seen += message["content"]["text"]

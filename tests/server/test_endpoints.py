@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from harness import BARE_KERNEL_NAME, KERNEL_NAME
+from harness import BARE_KERNEL_NAME
+from ipysigtrace.server.handlers import NOT_LOADED
 from ipysigtrace.snapshot import StackSnapshot
 
-from .api import dump, status_of
+from .api import client_for, dump, pid_alive, run, start_kernel, status_of
 
 pytestmark = pytest.mark.server
 
@@ -22,40 +22,6 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {"ipysigtrace": True}}}
-
-
-async def start_kernel(jp_fetch: Any, name: str = KERNEL_NAME) -> str:
-    """A kernel the server starts; KERNEL_NAME loads ipysigtrace by itself (installed)."""
-    body = json.dumps({"name": name})
-    response = await jp_fetch("api", "kernels", method="POST", body=body)
-    return json.loads(response.body)["id"]
-
-
-async def client_for(jp_serverapp: Any, kernel_id: str) -> Any:
-    manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
-    client = manager.client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    return client
-
-
-async def run(client: Any, code: str, expression: str = "None") -> str:
-    """Run code; return the value of an expression evaluated afterwards, as text."""
-    msg_id = client.execute(code, user_expressions={"value": expression})
-    while True:
-        reply = await client.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            break
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return reply["content"]["user_expressions"]["value"]["data"]["text/plain"]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_requests_need_a_token(
@@ -89,7 +55,8 @@ async def test_kernel_without_ipysigtrace_is_409_and_survives(
         status = await status_of(jp_fetch, kernel_id)
         assert status["loaded"] is False and status["can_signal"] is False
         code, body = await dump(jp_fetch, kernel_id)
-        assert code == 409 and "%load_ext ipysigtrace" in body["message"]
+        assert (code, body["message"]) == (409, NOT_LOADED)
+        assert status["message"] == NOT_LOADED
         assert await run(client, "", "40 + 2") == "42", "still alive"
     finally:
         client.stop_channels()

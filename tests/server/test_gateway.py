@@ -35,7 +35,7 @@ from ipysigtrace.server.ask import behind_gateway
 from ipysigtrace.server.handlers import local_pid
 from ipysigtrace.snapshot import StackSnapshot
 
-from .api import dump, status_of
+from .api import dump, kernel_model, status_of
 
 pytestmark = pytest.mark.server
 
@@ -328,3 +328,50 @@ async def test_remote_kernel_stuck_in_native_code_is_504(
         code, body = answer
         assert code == 504, body
         assert "Kernel Gateway" in body["message"] and "no raw dump" in body["message"]
+
+
+async def test_a_dump_leaves_the_gateway_view_of_a_busy_kernel_alone(
+    jp_fetch: Any, jp_ws_fetch: Any, server: Any, gateway: Gateway
+) -> None:
+    """The gateway's culler decides from the gateway's view (execution state, last activity),
+    and the server shows the same view: a dump changes neither."""
+    async with remote_kernel(jp_fetch, jp_ws_fetch, server) as (kernel_id, frontend):
+        hung = await frontend.execute(
+            "import time\nprint('sleeping', end='', flush=True)\ntime.sleep(600)"
+        )
+        await frontend.wait_for(hung, "stream")
+        deadline = time.monotonic() + 60
+        while (before := gateway.get("api", "kernels", kernel_id))["execution_state"] != "busy":
+            assert time.monotonic() < deadline, before
+            await asyncio.sleep(0.2)
+        code, body = await dump(jp_fetch, kernel_id)
+        assert code == 200 and body["source"] == "control", body
+        # The busy status would come before the reply, so it would have been counted by now.
+        assert gateway.get("api", "kernels", kernel_id)["last_activity"] == before["last_activity"]
+        # A kernel_info_request on control after the dump: once its idle status is here, any
+        # status about the dump would be too. (It is untracked: it changes no state.)
+        probe = frontend.session.msg("kernel_info_request", {})
+        probe["channel"] = "control"
+        await frontend.ws.write_message(json.dumps(probe, default=json_default))
+        about_dumps = []
+        while True:
+            raw = await asyncio.wait_for(frontend.ws.read_message(), 60)
+            assert raw is not None, "the server closed the front end's websocket"
+            message = json.loads(raw)
+            parent = message["parent_header"]
+            if message["msg_type"] != "status":
+                continue
+            if parent.get("msg_type") == "ipysigtrace_request":
+                about_dumps.append(message["content"]["execution_state"])
+            if (parent.get("msg_id"), message["content"]["execution_state"]) == (
+                probe["header"]["msg_id"],
+                "idle",
+            ):
+                break
+        assert about_dumps == [], "the dump's own busy and idle reached IOPub"
+        after = gateway.get("api", "kernels", kernel_id)
+        assert after["execution_state"] == "busy", after
+        shown = await kernel_model(jp_fetch, kernel_id)  # the list refreshes from the gateway
+        assert shown is not None and shown["execution_state"] == "busy", shown
+        assert shown["last_activity"] == after["last_activity"]
+        await interrupt(jp_fetch, frontend, kernel_id, hung)
