@@ -51,6 +51,7 @@ terminal-demo: $(VENV)/.done $(LAB_BUILT)
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check ipysigtrace tests scripts
 	$(VENV)/bin/ruff format --check ipysigtrace tests scripts
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.done
 	$(VENV)/bin/ruff format ipysigtrace tests scripts

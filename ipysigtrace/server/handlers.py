@@ -139,7 +139,8 @@ class KernelHandler(APIHandler):
 
     @property
     def state(self) -> KernelState:
-        return self.settings["ipysigtrace_state"]
+        state: KernelState = self.settings["ipysigtrace_state"]
+        return state
 
     def manager(self, kernel_id: str) -> Any:
         try:
@@ -255,7 +256,7 @@ class DumpHandler(KernelHandler):
             state.busy.discard(kernel_id)
             state.give(kernel_id)
             state.last[kernel_id] = time.monotonic()
-        snapshot = answer.get("snapshot") if self.remember(kernel_id, answer) else None
+        snapshot = answer.get("snapshot") if answer and self.remember(kernel_id, answer) else None
         if isinstance(snapshot, dict):
             self.reply(200, {"source": "control", "snapshot": snapshot})
             return
