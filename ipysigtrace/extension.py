@@ -399,6 +399,8 @@ class Extension:
         if self.trigger is not None:
             if cell is not None:
                 self.trigger.reclaim()  # terminal IPython's prompt leaves no wakeup fd
+                if self.watcher is not None and self.watcher.nudger is not None:
+                    self.watcher.nudger.reclaim()  # nor SIGWINCH's handler
             if self.kernel is None and self.config.protect_cell_thread:
                 self.trigger.protect_cell_thread(cell is not None)
             self.trigger.wake()

@@ -17,8 +17,9 @@ makes the call fail with EINTR, so CPython runs the pending SIGINT handler
 (KeyboardInterrupt); one that finds it handled already costs a retried call (Python
 retries its own calls, PEP 475). The nudge is SIGWINCH: its default action is to do
 nothing, so a nudge that arrives after unload is harmless, and a kernel has no terminal
-to resize. It is used only where SIGWINCH has no handler of someone else's (a terminal
-application's prompt has one: no nudges there); the handler is put back on unload.
+to resize. It is used only where SIGWINCH has no handler of someone else's; terminal
+IPython's prompt has one while it waits for input, so the nudge handler is taken back as
+each command starts. The default is put back on unload.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ class Nudger:
         self._main = threading.main_thread().ident
         self.installed = True
         return True
+
+    def reclaim(self) -> None:
+        """Main thread, as a command starts: take SIGWINCH back if nobody holds it.
+
+        Terminal IPython's prompt takes SIGWINCH while it waits for input and leaves the
+        default in place afterwards; a command then runs without a nudge unless it is
+        taken back here (as the trigger takes back the wakeup fd).
+        """
+        if self.installed and signal.getsignal(NUDGE_SIGNAL) == signal.SIG_DFL:
+            signal.signal(NUDGE_SIGNAL, _nudged)
 
     def uninstall(self) -> None:
         """Main thread, after the watcher has stopped: put the default back if still ours."""

@@ -87,7 +87,7 @@ def test_a_dump_at_the_prompt_and_during_a_command(tmp_path) -> None:
         term.expect(r"SIGUSR2 handler and watcher installed")
         term.expect(r"In \[2\]:")
         term.type("6 * ")  # half a line typed when the signal comes
-        time.sleep(0.5)
+        term.expect(r"6 \*")  # the prompt has it
         term.process.send_signal(signal.SIGUSR2)
         dump = term.expect(r"In \[2\]:\s*6\s*\*", timeout=30)  # the prompt again, as it was
         assert "Stacks of process" in dump and "Thread MainThread" in dump
