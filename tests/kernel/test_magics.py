@@ -106,7 +106,7 @@ def test_bad_input_gets_one_clear_message(loaded: Kernel, line: str, message: st
     assert message in reply.stderr
     assert "UsageError" in reply.stderr
     assert "Traceback" not in reply.stderr and not reply.errors
-    assert loaded.execute("40 + 2").result == "42"
+    assert loaded.execute_after_error("40 + 2").result == "42"
 
 
 def test_a_wrong_option_shows_the_usage(loaded: Kernel) -> None:
