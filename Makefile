@@ -90,7 +90,7 @@ VENV_PY313 := .venv-py313
 VENV_MINIMUM := .venv-minimum
 # The floors of pyproject.toml's dependencies, pinned (README, Compatibility). Only the
 # test-core extra: jupyter_kernel_gateway and JupyterLab need a newer jupyter_server.
-MINIMUM := ipykernel==6.14.0 ipython==8.0.0 jupyter_client==8.0.0 jupyter_server==2.0.1 \
+MINIMUM := ipykernel==6.14.0 ipython==8.0.0 jupyter_client==8.0.2 jupyter_server==2.0.1 \
 	jupyter_core==5.1.0 traitlets==5.6.0 pygments==2.10.0 ipywidgets==8.0.0
 PYTEST_COMPAT := -q -p no:cacheprovider
 .PHONY: test-py310 test-py313 test-minimum
