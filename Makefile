@@ -96,11 +96,61 @@ check-lab-core: $(VENV)/.done
 	$(VENV)/bin/python scripts/lab_core_package.py --check
 # --- end of the lab-compat block ---
 
+# --- py-compat: the oldest and newest supported Python, and the declared minimum versions ---
+# The kernel and unit tests run again on CPython 3.10 and 3.13 (pyenv's builds: the newest
+# 3.10.x and 3.13.x under `pyenv root`), and the kernel and server tests on the lowest
+# versions that pyproject.toml declares (.venv-minimum, on $(PYTHON)). Like
+# .venv-lab-oldest they reuse the lab extension that $(VENV) built (SKIP_JUPYTER_BUILDER).
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+pyenv_python = $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python 2>/dev/null | sort -V | tail -n 1)
+PYTHON310 ?= $(call pyenv_python,3.10)
+PYTHON313 ?= $(call pyenv_python,3.13)
+VENV_PY310 := .venv-py310
+VENV_PY313 := .venv-py313
+VENV_MINIMUM := .venv-minimum
+# The floors of pyproject.toml's dependencies, pinned (README, Compatibility). Only the
+# test-core extra: jupyter_kernel_gateway and JupyterLab need a newer jupyter_server.
+MINIMUM := ipykernel==6.14.0 ipython==8.0.0 jupyter_client==8.0.2 jupyter_server==2.0.1 \
+	jupyter_core==5.1.0 traitlets==5.6.0 pygments==2.10.0 ipywidgets==8.0.0
+PYTEST_COMPAT := -q -p no:cacheprovider
+.PHONY: test-py310 test-py313 test-minimum
+
+$(VENV_PY310)/.done $(VENV_PY313)/.done: pyproject.toml $(VENV)/.done
+	@test -x "$(PY)" || { echo "no CPython $(PYVER) under $(PYENV_ROOT)/versions (pyenv install $(PYVER))"; exit 1; }
+	rm -rf $(@D)
+	$(PY) -m venv $(@D)
+	$(@D)/bin/python -m pip install -q -U pip
+	SKIP_JUPYTER_BUILDER=1 $(@D)/bin/python -m pip install -q -e ".[test]"
+	touch $@
+$(VENV_PY310)/.done: PY = $(PYTHON310)
+$(VENV_PY310)/.done: PYVER = 3.10
+$(VENV_PY313)/.done: PY = $(PYTHON313)
+$(VENV_PY313)/.done: PYVER = 3.13
+
+$(VENV_MINIMUM)/.done: pyproject.toml $(VENV)/.done
+	rm -rf $(VENV_MINIMUM)
+	$(PYTHON) -m venv $(VENV_MINIMUM)
+	$(VENV_MINIMUM)/bin/python -m pip install -q -U pip
+	SKIP_JUPYTER_BUILDER=1 $(VENV_MINIMUM)/bin/python -m pip install -q -e ".[test-core]" $(MINIMUM)
+	touch $@
+
+test-py310: $(VENV_PY310)/.done
+	$(VENV_PY310)/bin/python -m pytest tests/unit tests/kernel $(PYTEST_COMPAT)
+
+test-py313: $(VENV_PY313)/.done
+	$(VENV_PY313)/bin/python -m pytest tests/unit tests/kernel $(PYTEST_COMPAT)
+
+test-minimum: $(VENV_MINIMUM)/.done
+	$(VENV_MINIMUM)/bin/python -m pytest tests/unit tests/kernel tests/server \
+		--ignore tests/server/test_gateway.py $(PYTEST_COMPAT)
+# --- end of the py-compat block ---
+
 test: lint $(LAB_BUILT) $(VENV6)/.done check-package check-sdist check-lab-core $(VENV_LAB_OLDEST)/.done
 	cd labextension && npm run lint && npm test
 	$(VENV6)/bin/python -m pytest -m kernel -q -p no:cacheprovider
 	$(VENV)/bin/python -m pytest
 	$(VENV_LAB_OLDEST)/bin/python -m pytest tests/browser -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-py310 test-py313 test-minimum
 
 # `pip install .` into a new virtual environment must leave both extensions enabled and OK.
 check-package:
@@ -127,4 +177,5 @@ hangzoo: $(VENV)/.done
 	$(VENV)/bin/python scripts/hangzoo.py
 
 clean:
-	rm -rf $(VENV) $(VENV6) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV6) $(VENV_LAB_OLDEST) $(VENV_PY310) $(VENV_PY313) $(VENV_MINIMUM) \
+		.pytest_cache .ruff_cache

@@ -23,14 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from inspect import CO_OPTIMIZED
-from types import CodeType, CoroutineType, FrameType, GeneratorType
+from types import CodeType, CoroutineType, GeneratorType
 from typing import Any
 
 from . import sources
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
 from .threadstate import guess_state, real_state
-from .values import Repr, is_one_of, safe_locals
+from .values import Repr, frame_namespace, is_one_of, safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
@@ -94,8 +93,8 @@ def freeze(
 
     ``skip_idents`` leaves threads out (the watcher itself); ``skip_top`` drops frames of
     these code objects from the top of a stack (our own signal handler). ``with_locals``
-    also keeps references to the innermost frames' namespaces (``f_locals`` is filled in
-    C, no user code runs); they are only formatted later, safely (``values.py``).
+    also keeps the innermost frames' namespaces, read by C code with no user code
+    (``values.frame_namespace``); they are only formatted later, safely.
     """
     start = time.perf_counter()
     now = time.time()
@@ -116,7 +115,7 @@ def freeze(
         while frame is not None:
             chain.append((frame.f_code, frame.f_lineno or 0))
             if with_locals:
-                spaces.append(_namespace(frame) if len(spaces) < LOCALS_DEPTH else None)
+                spaces.append(frame_namespace(frame) if len(spaces) < LOCALS_DEPTH else None)
             frame = frame.f_back
         while chain and chain[0][0] in skip_top:
             handled.add(ident)
@@ -148,22 +147,6 @@ def freeze(
         tasks=pending_tasks(),
         in_handler=frozenset(handled),
     )
-
-
-def _namespace(frame: FrameType) -> dict[str, Any] | None:
-    """A frame's variables, read without user code: a function's locals or a module's globals.
-
-    Class bodies are left out: their namespace may be a user mapping (``__prepare__``),
-    whose methods ``f_locals`` would call.
-    """
-    code = frame.f_code
-    if code.co_flags & CO_OPTIMIZED:
-        space = frame.f_locals
-    elif code.co_name == "<module>":
-        space = frame.f_globals
-    else:
-        return None
-    return space if type(space) is dict else None
 
 
 def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:

@@ -528,7 +528,14 @@ def _cell_labeler(compiler: Any) -> Any:
     """`Cell In[7]` for a cell's file name, from IPython's own naming."""
     format_code_name = getattr(compiler, "format_code_name", None)
     if format_code_name is None:
-        return None
+        # Early IPython 8 releases have no format_code_name, only the map behind it.
+        numbers = getattr(compiler, "_filename_map", None)
+        if type(numbers) is not dict:
+            return None
+
+        def format_code_name(filename: str) -> tuple[str, str] | None:
+            number = numbers.get(filename)
+            return None if number is None else ("Cell", f"In[{number}]")
 
     def label(filename: str) -> str | None:
         named = format_code_name(filename)

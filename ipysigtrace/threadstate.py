@@ -66,9 +66,14 @@ def guess_state(records: list[FrameRecord]) -> str:
             continue
         if words and not any(w in top.line for w in words):
             continue
-        if state == "waiting on a condition" and any(
-            r.filename.endswith("threading.py") and r.function.endswith("Event.wait")
-            for r in callers
+        # Event.wait is the only function of threading.py named wait that calls
+        # Condition.wait itself (on 3.10, which has no co_qualname, both are just "wait").
+        caller = records[-2] if len(records) > 1 else None
+        if (
+            state == "waiting on a condition"
+            and caller is not None
+            and caller.filename.endswith("threading.py")
+            and caller.function.rsplit(".", 1)[-1] == "wait"
         ):
             return "waiting on an event"
         if state == "waiting on a condition" and any(

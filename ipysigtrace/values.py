@@ -26,7 +26,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from types import BuiltinFunctionType, FunctionType, ModuleType
+from inspect import CO_OPTIMIZED
+from types import BuiltinFunctionType, FrameType, FunctionType, ModuleType
 from typing import Any
 
 MAX_LOCALS = 40
@@ -55,6 +56,58 @@ _SEQUENCES = ((list, "[]"), (tuple, "()"), (set, "{}"), (frozenset, "frozenset({
 def is_one_of(kind: type, types: tuple[type, ...]) -> bool:
     """``kind in types`` by identity: ``in`` would call a user metaclass's __eq__."""
     return any(kind is t for t in types)
+
+
+def _function_locals_type() -> type:
+    return type(sys._getframe().f_locals)
+
+
+# What ``f_locals`` of a function frame is: up to 3.12 a dict that C code fills in; from
+# 3.13 (PEP 667) a FrameLocalsProxy, a view of the frame made in C.
+_PROXY: Any = _function_locals_type()
+
+
+def frame_namespace(frame: FrameType) -> dict[str, Any] | None:
+    """A frame's variables, read without user code: a function's locals or a module's globals.
+
+    Cell and free variables come with their contents on every version (the dict is filled,
+    and the proxy reads, through the cells). Class bodies are left out: their namespace may
+    be a user mapping (``__prepare__``), whose methods ``f_locals`` would call.
+    """
+    code = frame.f_code
+    if code.co_flags & CO_OPTIMIZED:
+        space = frame.f_locals
+        if type(space) is dict:
+            return space
+        return _proxy_copy(space, code.co_varnames + code.co_cellvars + code.co_freevars)
+    if code.co_name == "<module>":
+        space = frame.f_globals
+        return space if type(space) is dict else None
+    return None
+
+
+def _proxy_copy(proxy: Any, own: tuple[str, ...]) -> dict[str, Any] | None:
+    """A FrameLocalsProxy read into a dict; its ``keys()`` and lookups by a str are C code.
+
+    A name set through the proxy (``f_locals[key] = ...``) can be any object; ``dict(proxy)``
+    would hash it, and looking up a str that is not the code's own name compares it with
+    such keys. So when one is there, only the code's own names are read.
+    """
+    if _PROXY is dict or type(proxy) is not _PROXY:
+        return None
+    names = proxy.keys()
+    if type(names) is not list:
+        return None
+    if not all(type(name) is str for name in names):
+        mine = frozenset(own)
+        names = [name for name in names if type(name) is str and name in mine]
+    space = {}
+    for name in names:
+        try:
+            space[name] = proxy[name]
+        except KeyError:  # deleted meanwhile
+            continue
+    return space
 
 
 def _brackets(kind: type) -> str | None:
@@ -124,7 +177,7 @@ def safe_locals(
     for name, value in list(namespace.items()):
         if len(out) >= MAX_LOCALS:
             break
-        if not isinstance(name, str) or (name.startswith("__") and name.endswith("__")):
+        if type(name) is not str or (name.startswith("__") and name.endswith("__")):
             continue
         if module_level and (
             name.startswith("_") or name in _NOTEBOOK_NAMES or is_one_of(type(value), _DEFINITIONS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -13,6 +14,12 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 from jupyter_core.paths import jupyter_runtime_dir
+
+
+def function_name(qualname: str) -> str:
+    """How a dump names a function: its qualified name, or on 3.10 (no co_qualname) its name."""
+    return qualname if sys.version_info >= (3, 11) else qualname.rsplit(".", 1)[-1]
+
 
 KERNEL_NAME = "ipysigtrace-test"  # ipysigtrace loads itself, as after `pip install`
 BARE_KERNEL_NAME = "ipysigtrace-test-bare"  # autoloading switched off

@@ -206,7 +206,8 @@ with open(path, "w") as source:
 space = {}
 exec(compile(open(path).read(), path, "exec"), space)
 wait = space["wait"]
-wait.__code__ = wait.__code__.replace(co_name=EVIL, co_qualname=EVIL, co_varnames=("stop", EVIL))
+names = {"co_qualname": EVIL} if hasattr(wait.__code__, "co_qualname") else {}  # 3.11+
+wait.__code__ = wait.__code__.replace(co_name=EVIL, co_varnames=("stop", EVIL), **names)
 stop = threading.Event()
 other = type(EVIL, (), {})()
 threading.Thread(target=wait, args=(stop, other), name=EVIL + " 日本", daemon=True).start()

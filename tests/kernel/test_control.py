@@ -23,7 +23,7 @@ def ask_until(kernel: Kernel, function: str) -> dict:
     while True:
         reply = ask(kernel, timeout=30)
         snapshot = StackSnapshot.from_dict(reply["content"]["snapshot"])
-        # execute_input comes before IPython marks the cell as running: no thread yet.
+        # execute_input comes before IPython's pre_run_cell: no thread may run the cell yet.
         main = next((t for t in snapshot.threads if t.runs_cell), None)
         cell = [f for f in main.frames if f.kind == "cell"] if main else []
         if cell and cell[-1].function == function:

@@ -53,6 +53,9 @@ def test_load_says_what_it_did(kernel: Kernel) -> None:
 
 
 def test_unload_restores_everything(kernel: Kernel) -> None:
+    # The first output of a kernel may give ipykernel's IOPub thread its event pipe (an fd)
+    # after the state is read: read it twice.
+    kernel.execute(STATE)
     before = kernel.execute(STATE).stdout
     assert "<Handlers.SIG_DFL: 0>, <Handlers.SIG_DFL: 0>, []" in before
     kernel.execute("%load_ext ipysigtrace")
