@@ -179,27 +179,30 @@ def start_bare_kernel_elsewhere(cwd: Path, name: str) -> tuple[subprocess.Popen,
 
 
 def test_list_finds_kernels_whose_connection_file_is_elsewhere(tmp_path: Path) -> None:
-    loaded = Kernel(connection_file=str(tmp_path / "kernel-elsewhere-loaded.json"))
+    # `list` shows every kernel of this user: names of this run's own, so that another
+    # run of the suite on the machine (its kernels listed too) cannot be taken for them.
+    tag = uuid.uuid4().hex[:8]
+    loaded = Kernel(connection_file=str(tmp_path / f"kernel-{tag}-loaded.json"))
     scripts = tmp_path / "scripts"
     scripts.mkdir()
-    bare, bare_file = start_bare_kernel_elsewhere(scripts, "kernel-elsewhere-bare.json")
+    bare, bare_file = start_bare_kernel_elsewhere(scripts, f"kernel-{tag}-bare.json")
     try:
         msg_id = loaded.submit("import time\ntime.sleep(600)")
         loaded.wait_until_cell_runs()
         listing = cli("list")
         assert listing.returncode == 0, listing.stderr
-        columns = row(listing.stdout, "elsewhere-loaded")
+        columns = row(listing.stdout, f"{tag}-loaded")
         assert columns[1:5] == [str(loaded.pid), "loaded", "busy", "for"], listing.stdout
-        assert columns[-1] == str(tmp_path / "kernel-elsewhere-loaded.json")
+        assert columns[-1] == str(tmp_path / f"kernel-{tag}-loaded.json")
         # Found only by its process: the -f path is resolved against the kernel's cwd.
-        columns = row(listing.stdout, "elsewhere-bare")
+        columns = row(listing.stdout, f"{tag}-bare")
         assert columns[1:4] == [f"({bare.pid})", "not", "loaded"], listing.stdout
         assert columns[-1] == str(bare_file)
-        done = cli("dump", "elsewhere-lo")
+        done = cli("dump", f"{tag}-lo")
         assert done.returncode == 0 and f"Stacks of process {loaded.pid}" in done.stdout
-        not_loaded = cli("dump", "elsewhere-bare")
+        not_loaded = cli("dump", f"{tag}-bare")
         assert not_loaded.returncode == 3, not_loaded.stderr
-        assert "kernel elsewhere-bare has not loaded ipysigtrace" in not_loaded.stderr
+        assert f"kernel {tag}-bare has not loaded ipysigtrace" in not_loaded.stderr
         loaded.interrupt_and_check(msg_id)
     finally:
         bare.terminate()
