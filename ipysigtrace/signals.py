@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -146,3 +147,17 @@ def describe_handler(handler: Handler) -> str:
     if not isinstance(module, str) or not isinstance(name, str):
         return f"a handler of type {type(handler).__name__}"
     return f"{module}.{name}"[:200]
+
+
+def start_deaf(thread: threading.Thread) -> None:
+    """Start a helper thread with every signal blocked (it inherits the mask at start).
+
+    The kernel delivers a process-directed signal to any thread that does not block it:
+    a helper of ours (the pygments warm-up, a repr runner) must never take the cell's
+    SIGINT or the watcher's dump signal.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -30,6 +30,8 @@ from inspect import CO_OPTIMIZED
 from types import BuiltinFunctionType, FrameType, FunctionType, ModuleType
 from typing import Any
 
+from .signals import start_deaf
+
 MAX_LOCALS = 40
 MAX_TEXT = 120
 MAX_ITEMS = 8
@@ -153,7 +155,7 @@ class ReprRunner:
         thread = threading.Thread(
             target=_repr_into, args=(value, result), name="ipysigtrace-repr", daemon=True
         )
-        thread.start()
+        start_deaf(thread)
         thread.join(timeout)
         if thread.is_alive():
             self.stuck.append(thread)

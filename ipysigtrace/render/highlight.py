@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from html import escape
 
+from ..signals import start_deaf
 from .common import printable
 
 
@@ -68,7 +69,7 @@ def prepare_soon(delay: float = 0.2) -> None:
     _timer = threading.Timer(delay, prepare)
     _timer.name = "ipysigtrace-warmup"
     _timer.daemon = True
-    _timer.start()
+    start_deaf(_timer)
 
 
 def settle(timeout: float = 5.0) -> None:

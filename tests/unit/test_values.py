@@ -168,3 +168,17 @@ def test_one_dump_spends_a_bounded_time_on_reprs() -> None:
     assert values.count("slow but fine") <= 4
     fresh = runner.for_dump()  # the next dump has its own budget
     assert fresh(Slow()) == "slow but fine"
+
+
+def test_a_repr_runs_on_a_thread_that_takes_no_signal() -> None:
+    """The cell's SIGINT and the dump signal never land on a repr runner's thread."""
+    import signal
+
+    class Masked:
+        def __repr__(self) -> str:
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            return f"{signal.SIGINT in blocked} {signal.SIGUSR2 in blocked}"
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert ReprRunner()(Masked()) == "True True"
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # the caller's mask back
