@@ -60,3 +60,20 @@ def loaded() -> Iterator[Kernel]:
     assert "watcher thread ipysigtrace-watcher: alive" in status, status
     yield k
     k.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def signals_left_as_found() -> Iterator[None]:
+    """No test leaves the test process's signal mask or handlers changed.
+
+    Every process the suite starts (kernels, terminal IPython, the command line) inherits
+    the mask through exec: a signal left blocked here would be blocked there too.
+    """
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGUSR2)}
+    yield
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask, "the signal mask changed"
+    after = {sig: signal.getsignal(sig) for sig in handlers}
+    assert after == handlers, "a signal handler changed"

@@ -74,11 +74,23 @@ class Kernel:
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, exist_ok=True)
         connection_file = connection_file or os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
-        self.km = KernelManager(kernel_name=kernel_name, connection_file=connection_file)
-        self.km.start_kernel()
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        # jupyter_client picks free ports, closes them and lets the kernel bind them: another
+        # process on a busy machine can take one in between, and the kernel dies with
+        # "Address already in use". Such a start is tried again with new ports (a kernel
+        # that dies for any other reason dies every time, and the test still fails).
+        for attempt in range(3):
+            self.km = KernelManager(kernel_name=kernel_name, connection_file=connection_file)
+            self.km.start_kernel()
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            try:
+                self.kc.wait_for_ready(timeout=60)
+                break
+            except RuntimeError:  # "Kernel died before replying to kernel_info"
+                self.kc.stop_channels()
+                self.km.cleanup_resources()
+                if attempt == 2 or self.km.is_alive():
+                    raise
         self._inbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.pid = int(self.execute("import os; os.getpid()", store_history=False).result)
 

@@ -25,12 +25,13 @@ def test_a_cell_blocked_in_libc_read_is_waiting_not_running(loaded: Kernel) -> N
     code = LIBC_READ + "print('READING', flush=True)\nlibc.read(read_end, buffer, 1)"
     msg_id = loaded.submit(code)
     loaded.wait_for_stream(msg_id, "READING")
-    # The cell may not yet be in read() when the marker arrives: dump until it is.
+    # The cell may not yet be in read() when the marker arrives (still running, or still in
+    # print's flush, waiting on an event): dump until it is.
     for _ in range(20):
         loaded.signal(signal.SIGUSR2)
         data = loaded.wait_for_display(msg_id, timeout=30)
         main = next(t for t in data[MIME_TYPE]["snapshot"]["threads"] if t["runs_cell"])
-        if main["state"] != "running":
+        if main["state"].startswith("waiting for I/O"):
             break
     assert main["state"].startswith("waiting for I/O"), main["state"]
     assert "runs the cell: waiting for I/O" in data["text/plain"]
