@@ -396,6 +396,8 @@ class Extension:
             self.profiling.cell_started(cell.thread, cell.parent)
         else:
             self.profiling.cell_ended()
+        if self.watcher is not None and self.watcher.nudger is not None:
+            self.watcher.nudger.cancel()  # a cell that started or ended needs no more nudges
         if self.trigger is not None:
             if cell is not None:
                 self.trigger.reclaim()  # terminal IPython's prompt leaves no wakeup fd

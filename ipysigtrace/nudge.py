@@ -11,7 +11,7 @@ where pending signals are delivered. Measured: 6 interrupts lost of 1,200 right 
 `kill -USR2` on a busy 2-core machine, every one in that window.
 
 The watcher sees each SIGINT's byte on the wakeup pipe. After one, it sends the main
-thread a few nudges (``pthread_kill``) over the next few hundred milliseconds: a signal
+thread a few nudges (``pthread_kill``) over the next three seconds: a signal
 whose Python handler does nothing. A nudge that finds the main thread in a blocking call
 makes the call fail with EINTR, so CPython runs the pending SIGINT handler
 (KeyboardInterrupt); one that finds it handled already costs a retried call (Python
@@ -27,12 +27,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from types import FrameType
 
 NUDGE_SIGNAL = signal.SIGWINCH
 # After a SIGINT, seconds until each nudge: the first lands once the main thread has had
-# time to reach its blocking call, the later ones in case the machine was slow.
-NUDGE_DELAYS = (0.02, 0.1, 0.3)
+# time to reach its blocking call, the later ones in case the machine was slow (on a busy
+# 2-core machine, 2 of 500 interrupts were still lost with nudges up to 0.3 s only).
+NUDGE_DELAYS = (0.02, 0.1, 0.3, 1.0, 3.0)
 
 
 def _nudged(signum: int, frame: FrameType | None) -> None:
@@ -51,6 +53,8 @@ class Nudger:
         self.sent = 0
         self._previous: object = signal.SIG_DFL
         self._due: list[float] = []
+        self._cancelled = 0.0  # nudges asked for before this moment are not sent
+        self._asked = 0.0  # when the last SIGINT asked for nudges
         self._main = threading.main_thread().ident
 
     def install(self) -> bool:
@@ -83,6 +87,13 @@ class Nudger:
         """A SIGINT came (its byte was on the pipe): nudge the main thread soon."""
         if self.installed:
             self._due = sorted({*self._due, *(now + delay for delay in NUDGE_DELAYS)})
+            self._asked = now
+
+    def cancel(self) -> None:
+        """Any thread, when a cell starts or ends: the interrupt has taken effect, so the
+        nudges still to come are dropped (a blocking C call of the next cell is not cut
+        short by them)."""
+        self._cancelled = time.monotonic()
 
     def next_due(self, now: float) -> float | None:
         """Seconds until the next nudge, or None."""
@@ -90,6 +101,8 @@ class Nudger:
 
     def send_due(self, now: float) -> None:
         """Send the nudges that are due (at most one: they are a signal, not a count)."""
+        if self._due and self._asked <= self._cancelled:
+            self._due = []
         if not self._due or self._due[0] > now:
             return
         self._due = [due for due in self._due if due > now]
