@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,15 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     os.environ.pop("IPYSIGTRACE_SIGNAL", None)
     os.environ.pop("IPYSIGTRACE_AUTOLOAD", None)
+    # A shell without job control starts background commands with SIGINT ignored, and an
+    # ignored signal stays ignored through exec: terminal IPython started from here would
+    # then never see Ctrl-C. A handler of ours is reset to the default in every child.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     yield root
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(saved)
 
@@ -69,8 +78,6 @@ def signals_left_as_found() -> Iterator[None]:
     Every process the suite starts (kernels, terminal IPython, the command line) inherits
     the mask through exec: a signal left blocked here would be blocked there too.
     """
-    import signal
-
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGUSR2)}
     yield
