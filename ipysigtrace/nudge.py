@@ -51,17 +51,16 @@ class Nudger:
     def __init__(self) -> None:
         self.installed = False
         self.sent = 0
-        self._previous: object = signal.SIG_DFL
         self._due: list[float] = []
         self._cancelled = 0.0  # nudges asked for before this moment are not sent
         self._asked = 0.0  # when the last SIGINT asked for nudges
-        self._main = threading.main_thread().ident
+        self._main: int | None = None
 
     def install(self) -> bool:
         """Main thread: take the nudge signal if nobody has; True if taken."""
         if signal.getsignal(NUDGE_SIGNAL) != signal.SIG_DFL:
             return False
-        self._previous = signal.signal(NUDGE_SIGNAL, _nudged)
+        signal.signal(NUDGE_SIGNAL, _nudged)
         self._main = threading.main_thread().ident
         self.installed = True
         return True

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import trigger as _trigger
-from .nudge import NUDGE_SIGNAL, Nudger
+from .nudge import Nudger
 from .trigger import SignalTrigger
 
 THREAD_NAME = "ipysigtrace-watcher"
@@ -38,13 +38,15 @@ def _nothing() -> None:
 
 
 SIGINT_BYTE = int(signal.SIGINT)
-NUDGE_BYTE = int(NUDGE_SIGNAL)
 
 
 def _foreign(data: bytes, signal_byte: int) -> bytes:
-    """The bytes of other signals: not our signal, our nudges or our own requests."""
-    ours = (signal_byte, NUDGE_BYTE, *_trigger.OURS)
-    return bytes(b for b in data if b not in ours)
+    """The bytes of other signals: not our signal, not our own requests.
+
+    A nudge's SIGWINCH byte goes on too: an earlier owner of the wakeup fd (asyncio)
+    ignores a signal it has no handler for, and a real resize is one it may have.
+    """
+    return bytes(b for b in data if b != signal_byte and b not in _trigger.OURS)
 
 
 class Watcher:
