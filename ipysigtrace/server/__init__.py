@@ -6,18 +6,16 @@ from typing import Any
 
 from ..kernel import REPLY, REQUEST
 from .ask import close_context
-from .cleanup import watch_kernels
+from .cleanup import stop_watching, watch_kernels
 from .handlers import KernelState, handlers
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Called by jupyter_server when the extension is enabled."""
     web_app = serverapp.web_app
-    state = KernelState()
-    web_app.settings["ipysigtrace_state"] = state
-    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     # A kernel without ipysigtrace (or an older one) says busy and idle around our request:
-    # the server must neither take a busy kernel for idle nor count it as activity.
+    # the server must neither take a busy kernel for idle nor count it as activity. Servers
+    # before jupyter_server 2.15 cannot be told so (handlers.KernelHandler.may_ask).
     manager = serverapp.kernel_manager
     untracked = getattr(manager, "untracked_message_types", None)
     if isinstance(untracked, list):
@@ -25,10 +23,14 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             *untracked,
             *(t for t in (REQUEST, REPLY) if t not in untracked),
         ]
+    state = KernelState(untracked=isinstance(untracked, list))
+    web_app.settings["ipysigtrace_state"] = state
+    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     watch_kernels(serverapp, state)
     serverapp.log.info("ipysigtrace: stack dump endpoints at /ipysigtrace/api/kernels/<id>")
 
 
 def _unload_jupyter_server_extension(serverapp: Any) -> None:
     """Called by jupyter_server when it stops."""
+    stop_watching(serverapp)
     close_context()

@@ -32,6 +32,7 @@ from tornado import web
 from ..procinfo import catches
 from ..rawdump import collect
 from ..render.common import excerpt
+from ..runtime import read_identity
 from .ask import ask_kernel
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
@@ -39,6 +40,7 @@ STATUS_TIMEOUT = 1.0
 DUMP_TIMEOUT = 2.0
 MIN_INTERVAL = 0.25  # seconds between two dumps of one kernel
 RAW_TIMEOUT = 1.0
+IDENTITY_POLL = 0.05  # seconds, on a server that cannot untrack our messages (may_ask)
 DEFAULT_SIGNAL = "SIGUSR2"
 DEFAULT_RAW_SIGNAL = "SIGURG"
 # Bounds per kernel: MAX_ASKS requests under way at once, a dump every MIN_INTERVAL at most;
@@ -75,7 +77,10 @@ REMOTE_NO_ANSWER = (
 class KernelState:
     """What the server remembers per kernel: its signal, and when it was last asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, untracked: bool = True) -> None:
+        # Whether the server leaves our message types out of a kernel's activity (see
+        # KernelHandler.may_ask).
+        self.untracked = untracked
         self.facts: dict[str, dict[str, Any]] = {}  # the kernel's last status answer
         self.last: dict[str, float] = {}
         self.busy: set[str] = set()  # kernels with a dump under way
@@ -182,6 +187,30 @@ class KernelHandler(APIHandler):
             return None
         return snapshot.to_dict() if snapshot else None
 
+    async def may_ask(self, kernel_id: str, manager: Any, timeout: float) -> bool:
+        """Whether a request on the kernel's control channel leaves the server's view of it.
+
+        A kernel without ipysigtrace answers an unknown control request with busy and idle
+        statuses. jupyter_server 2.15 and later can be told to leave such messages out of a
+        kernel's activity (``untracked_message_types``); an older one takes that idle for
+        the kernel's own, and its culler then kills a kernel in the middle of its cell. On
+        such a server a local kernel is asked only once it shows that ipysigtrace is
+        loaded: it published its identity, or it catches its dump signal. A kernel that
+        is still starting gets up to ``timeout`` to show it, as it would to answer.
+        """
+        pid = local_pid(manager)
+        if self.state.untracked or pid is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while not (
+            read_identity(jupyter_runtime_dir(), pid) is not None
+            or self.signal_info(kernel_id, manager)[1]
+        ):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(IDENTITY_POLL)
+        return True
+
     def too_many(self, message: str = TOO_MANY) -> None:
         self.set_header("Retry-After", "1")
         self.reply(429, {"message": message})
@@ -199,7 +228,8 @@ class StatusHandler(KernelHandler):
             return
         try:
             alive = await running(manager)
-            answer = await ask_kernel(manager, "status", STATUS_TIMEOUT) if alive else None
+            asked = alive and await self.may_ask(kernel_id, manager, STATUS_TIMEOUT)
+            answer = await ask_kernel(manager, "status", STATUS_TIMEOUT) if asked else None
         finally:
             self.state.give(kernel_id)
         loaded = self.remember(kernel_id, answer)
@@ -251,7 +281,11 @@ class DumpHandler(KernelHandler):
                 self.reply(503, {"message": NOT_RUNNING})
                 return
             wanted = options.get("locals") or False
-            answer = await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=wanted)
+            answer = (
+                await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=wanted)
+                if await self.may_ask(kernel_id, manager, DUMP_TIMEOUT)
+                else None
+            )
         finally:
             state.busy.discard(kernel_id)
             state.give(kernel_id)

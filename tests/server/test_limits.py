@@ -123,7 +123,9 @@ async def test_bad_bodies_get_one_line(jp_fetch: Any) -> None:
     kernel_id = await start_kernel(jp_fetch)
     nested = '{"locals": ' + "[" * 1500 + "]" * 1500 + "}"
     bodies = {
-        nested: "JSON object",
+        # Refused as JSON where the parser gives up on the depth (RecursionError), else for
+        # its value: the recursion limit of the server's process decides which.
+        nested: ("JSON object", '"locals" is true, false or "repr", not [[['),
         "[1]": "JSON object",
         "{": "JSON object",
         json.dumps({"action": "\x1b]2;x\x07" + "a" * 3000}): "Unknown field 'action'",
@@ -135,7 +137,9 @@ async def test_bad_bodies_get_one_line(jp_fetch: Any) -> None:
         code, answer = await dump(jp_fetch, kernel_id, body)
         message = answer["message"]
         assert code == 400, (body[:80], answer)
-        assert said in message and "\n" not in message and len(message) < 120, message
+        expected = said if isinstance(said, tuple) else (said,)
+        assert any(e in message for e in expected), message
+        assert "\n" not in message and len(message) < 120, message
         assert "\x1b" not in message
 
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -59,11 +60,14 @@ def blocked_in_c() -> Iterator[threading.Thread]:
 
 @linux
 def test_a_thread_blocked_in_libc_read_is_not_running(blocked_in_c: threading.Thread) -> None:
-    assert blocked_in_c.native_id is not None
-    # Until it has entered read(): running, or waiting for the GIL (a futex), before that.
-    while (found := os_state(blocked_in_c.native_id)) and (found[0] == "R" or "futex" in found[1]):
-        pass
-    assert real_state("running", blocked_in_c.native_id).startswith("waiting for I/O")
+    tid = blocked_in_c.native_id
+    assert tid is not None
+    # Until Linux says it sleeps in the pipe's read: before that it runs, waits for the GIL
+    # (a futex), or faults libc's pages in, and each of those is rightly not "I/O".
+    deadline = time.monotonic() + 60
+    while "pipe" not in ((found := os_state(tid)) or ("", ""))[1]:
+        assert time.monotonic() < deadline, f"the reader never blocked in read(): {found}"
+    assert real_state("running", tid).startswith("waiting for I/O")
 
 
 @linux
