@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .protocol import REPLY, REQUEST, VERSION
 from .render import ViewOptions, bundle, text
 from .render.common import excerpt
 from .runtime import rewrite
@@ -47,9 +48,6 @@ from .snapshot import StackSnapshot
 Done = Callable[[], None]
 PROMPT_WAIT = 0.5  # seconds for terminal IPython's prompt to take a dump before it is written
 
-REQUEST = "ipysigtrace_request"
-REPLY = "ipysigtrace_reply"
-PROTOCOL_VERSION = 1
 # How many cells' front-end ids to remember (execution count -> cell id).
 CELL_ID_MEMORY = 2000
 PIPE_CHUNK = 4096  # at most this much per write: a pipe with room for one write takes it
@@ -132,16 +130,6 @@ class CellTracker:
         """The front end's id of the cell labelled `Cell In[7]`, if it sent one."""
         match = re.search(r"\[(\d+)\]", label)
         return self.cell_ids.get(int(match.group(1))) if match else None
-
-
-def reply_to(reply: Any, msg_id: str) -> dict[str, Any] | None:
-    """The content of an ``ipysigtrace_reply`` to ``msg_id``; None for any other message."""
-    if not isinstance(reply, dict) or reply.get("msg_type") != REPLY:
-        return None
-    if (reply.get("parent_header") or {}).get("msg_id") != msg_id:
-        return None
-    content = reply.get("content")
-    return content if isinstance(content, dict) else None
 
 
 def connection_file(kernel: Any) -> str:
@@ -428,7 +416,7 @@ class ControlHandler:
         action = content.get("action", "dump")
         reply: dict[str, Any] = {
             "status": "ok",
-            "version": PROTOCOL_VERSION,
+            "version": VERSION,
             "pid": os.getpid(),
             **self.facts(),
         }

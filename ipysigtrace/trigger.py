@@ -56,10 +56,10 @@ from .autoload import take_early_block
 from .signals import Handler, SignalChoiceError, SignalNumber, describe_handler
 
 # Bytes that are not signal numbers (those are 1..64 on Linux).
-REQUEST = 0xF0  # a dump asked for from code: a magic, a timer, a remote request
+ASKED = 0xF0  # a dump asked for from code: a magic, a timer, a remote request
 WAKE = 0xF1  # timers changed (a cell started or ended): the watcher recomputes its wait
 STOP = 0xFF  # the watcher should exit
-OURS = (REQUEST, WAKE, STOP)
+OURS = (ASKED, WAKE, STOP)
 
 HANDOFF_SECONDS = 0.05
 # After a hand-off wait that ran out (no dump came: the signal was merged into another, as
@@ -247,7 +247,7 @@ class SignalTrigger:
 
     def request(self) -> None:
         """Ask for a dump from code. Safe from any thread; dropped if the pipe is full."""
-        self._write(REQUEST)
+        self._write(ASKED)
 
     def stop(self) -> None:
         """Tell the watcher to exit."""

@@ -121,7 +121,7 @@ class Watcher:
                 # once; only our own dumps wait for the interval below.
                 self.trigger.forward(_foreign(data, signal_byte))
                 asked = signal_byte in data
-                if not (asked or _trigger.REQUEST in data):
+                if not (asked or _trigger.ASKED in data):
                     continue
                 wait = last_end + MIN_INTERVAL - time.monotonic()
                 if wait > 0:

@@ -50,8 +50,8 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from hangs import hang
 from ipysigtrace.demo import write_kernelspec
-from ipysigtrace.kernel import REPLY, REQUEST
 from ipysigtrace.procinfo import catches
+from ipysigtrace.protocol import REPLY, REQUEST, request, wait_for_reply
 from ipysigtrace.rawdump import read_and_clear
 from ipysigtrace.runtime import kernel_file
 from ipysigtrace.snapshot import StackSnapshot
@@ -218,18 +218,17 @@ class Kernel:
 
     def ask(self, action: str = "dump", timeout: float = 60) -> tuple[float, dict[str, Any]]:
         """Control-channel round trip in seconds, and the reply's content."""
-        message = self.ctl.session.msg(REQUEST, {"action": action})
-        msg_id = message["header"]["msg_id"]
+        message = self.ctl.session.msg(REQUEST, request(action))
         start = time.perf_counter()
         self.ctl.control_channel.send(message)
-        deadline = start + timeout
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise TimeoutError(f"no {REPLY} within {timeout} s")
-            reply = self.ctl.control_channel.get_msg(timeout=left)
-            if reply["parent_header"].get("msg_id") == msg_id and reply["msg_type"] == REPLY:
-                return time.perf_counter() - start, reply["content"]
+        answer, _ = wait_for_reply(
+            lambda left: self.ctl.control_channel.get_msg(timeout=left),
+            message["header"]["msg_id"],
+            timeout,
+        )
+        if answer is None:
+            raise TimeoutError(f"no {REPLY} within {timeout} s")
+        return time.perf_counter() - start, answer
 
     def signal_dump(self, timeout: float = 60) -> tuple[float, float]:
         """Signal -> stacks frozen, signal -> display_data received (seconds)."""

@@ -7,9 +7,7 @@ session id, and one with the identity of another client would take its replies.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from queue import Empty
 from typing import Any
 
 from .errors import UNREADABLE, Failure
@@ -36,7 +34,7 @@ def ask(info: dict[str, Any], action: str, timeout: float, **options: Any) -> As
     from jupyter_client.session import Session
     from traitlets import TraitError
 
-    from ..kernel import REQUEST, reply_to
+    from ..protocol import REQUEST, request, wait_for_reply
 
     client = BlockingKernelClient()
     try:
@@ -49,22 +47,17 @@ def ask(info: dict[str, Any], action: str, timeout: float, **options: Any) -> As
     )
     client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
     try:
-        message = client.session.msg(REQUEST, {"action": action, **options})
+        message = client.session.msg(REQUEST, request(action, **options))
         probe = client.session.msg(KERNEL_INFO, {})
         client.control_channel.send(message)
         client.control_channel.send(probe)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                reply = client.control_channel.get_msg(timeout=left)
-            except Empty:
-                break
-            answer = reply_to(reply, message["header"]["msg_id"])
-            if answer is not None:
-                return Asked(answer)
-            if (reply.get("parent_header") or {}).get("msg_id") == probe["header"]["msg_id"]:
-                return Asked(None, not_loaded=True)
-        return Asked(None)
+        answer, not_loaded = wait_for_reply(
+            lambda left: client.control_channel.get_msg(timeout=left),
+            message["header"]["msg_id"],
+            timeout,
+            probe_id=probe["header"]["msg_id"],
+        )
+        return Asked(answer, not_loaded=not_loaded)
     finally:
         client.control_channel.stop()
         client.context.destroy(linger=0)

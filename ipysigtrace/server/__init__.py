@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel import REPLY, REQUEST
+from ..protocol import REPLY, REQUEST
 from .ask import close_context
 from .cleanup import stop_watching, watch_kernels
 from .handlers import KernelState, handlers

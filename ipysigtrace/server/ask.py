@@ -24,7 +24,7 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClosedError, WebSocketError, websocket_connect
 
-from ..kernel import REQUEST, reply_to
+from ..protocol import REQUEST, reply_to, request
 
 GATEWAY_CONNECT_TIMEOUT = 5.0  # for the websocket to the gateway, before the kernel's timeout
 MAX_MESSAGE = 100 * 1024 * 1024  # a snapshot of many threads with locals can be large
@@ -62,7 +62,7 @@ async def ask_kernel(
     None means no answer in time: ipysigtrace is not loaded (the kernel ignores the
     unknown message type), or native code holds the GIL so no Python thread can answer.
     """
-    content = {"action": action, **options}
+    content = request(action, **options)
     if behind_gateway(manager):
         return await _ask_through_gateway(manager, content, timeout)
     # A session of our own: sockets take their identity from the session id, and a second
