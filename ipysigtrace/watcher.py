@@ -127,6 +127,7 @@ class Watcher:
                 if wait > 0:
                     time.sleep(wait)
                     more = self.trigger.read_pending()
+                    self._nudge(more)  # a SIGINT that came during the wait asks for nudges too
                     if _trigger.STOP in more:
                         return
                     self.trigger.forward(_foreign(more, signal_byte))
