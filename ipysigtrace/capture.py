@@ -33,6 +33,7 @@ from .values import Repr, frame_namespace, is_one_of, safe_locals
 
 # A frame frozen: its code object and the line it is at.
 RawFrame = tuple[CodeType, int]
+CacheKey = tuple[RawFrame, str]
 
 # Packages whose frames are the kernel's own machinery. Only modules that are already
 # imported when the classifier is built count (the classifier never imports anything).
@@ -300,7 +301,7 @@ def resolve(
     ``in_handler``: the threads inside our signal handler now (asked after the OS states
     are read): what the OS says of them is the handler's wait, so the frames' guess stays.
     """
-    cache: dict[RawFrame, FrameRecord] = {}
+    cache: dict[CacheKey, FrameRecord] = {}
     threads = []
     guesses: dict[int, str] = {}
     for ident, chain in frozen.stacks.items():
@@ -388,11 +389,13 @@ def _folded(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
 
 
 def _cached(
-    raw: RawFrame, cache: dict[RawFrame, FrameRecord], classifier: FrameClassifier
+    raw: RawFrame, cache: dict[CacheKey, FrameRecord], classifier: FrameClassifier
 ) -> FrameRecord:
-    base = cache.get(raw)
+    # Code objects that differ only in their file compare equal: the file is in the key.
+    key = (raw, raw[0].co_filename)
+    base = cache.get(key)
     if base is None:
-        base = cache[raw] = _record(raw, classifier)
+        base = cache[key] = _record(raw, classifier)
     return base
 
 

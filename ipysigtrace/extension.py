@@ -191,6 +191,7 @@ class Extension:
             trigger.close()
             raise
         self.trigger, self.watcher = trigger, watcher
+        self.cells.hook_flag = trigger
         self.raw = self._start_raw(sig)
         self._publish_identity()
         chained = ""

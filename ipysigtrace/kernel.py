@@ -70,6 +70,8 @@ class CellTracker:
         self.kernel = getattr(shell, "kernel", None)
         self.current: RunningCell | None = None  # replaced whole: safe to read anywhere
         self.on_change: Callable[[RunningCell | None], None] | None = None
+        # An object whose ``in_hook`` is True while our callbacks run (the trigger).
+        self.hook_flag: Any = None
         self.cell_ids: dict[int, str] = {}
         self._pending: tuple[Any, int] | None = None
         self._offset = -1 if _ipython_major() >= 9 else 0  # a first guess, see _pre
@@ -85,14 +87,38 @@ class CellTracker:
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(name, callback)
 
+    def _hook(self, on: bool) -> None:
+        if self.hook_flag is not None:
+            self.hook_flag.in_hook = on
+
     def _pre(self, info: Any = None) -> None:
+        self._hook(True)
+        try:
+            self._started(info)
+        finally:
+            self._hook(False)
+
+    def _post(self, result: Any = None) -> None:
+        self._hook(True)
+        try:
+            self._ended(result)
+        finally:
+            self._hook(False)
+
+    def _started(self, info: Any) -> None:
         parent = None
         if self.kernel is not None:
             with contextlib.suppress(Exception):
                 parent = self.kernel.get_parent("shell")
-        self.current = RunningCell(threading.get_ident(), time.time(), parent or None)
+        cell = RunningCell(threading.get_ident(), time.time(), parent or None)
         if self.on_change is not None:
-            self.on_change(self.current)
+            self.on_change(cell)
+        self._note_cell_id(info, parent)
+        # Last: whoever asks whether a cell runs (a status request) is told so only once
+        # our callback is over, so an interrupt sent on that answer is not taken inside it.
+        self.current = cell
+
+    def _note_cell_id(self, info: Any, parent: Any) -> None:
         cell_id = getattr(info, "cell_id", None)
         if not cell_id and isinstance(parent, dict):
             cell_id = (parent.get("metadata") or {}).get("cellId")
@@ -102,7 +128,7 @@ class CellTracker:
             self._pending = (info, self.shell.execution_count)
             self._remember(self.shell.execution_count + self._offset, str(cell_id))
 
-    def _post(self, result: Any = None) -> None:
+    def _ended(self, result: Any) -> None:
         self.current = None
         if self.on_change is not None:
             self.on_change(None)

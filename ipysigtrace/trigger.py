@@ -86,6 +86,11 @@ class SignalTrigger:
         self._read_fd = self._write_fd = -1
         self._ack_read = self._ack_write = -1
         self._in_handler = False
+        # Set by the cell tracker while the main thread runs one of our IPython event
+        # callbacks: IPython's events.trigger catches a KeyboardInterrupt raised in a
+        # callback and runs the cell anyway, so an interrupt taken there is lost. The
+        # hand-off wait would make that window 50 ms wide; there it is skipped.
+        self.in_hook = False
         self._last_timeout = -HANDOFF_COOLDOWN
         # Our frames that can be on top of the main thread's stack while a dump is made:
         # capture leaves them out.
@@ -230,7 +235,11 @@ class SignalTrigger:
                         pass  # the pipe is full: a dump is coming anyway
                 # Our signal came, so a dump is coming (or was merged into one being
                 # made). Returns at once if the watcher has already acknowledged.
-                if self.handoff > 0 and (time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN):
+                if (
+                    self.handoff > 0
+                    and not self.in_hook
+                    and time.monotonic() - self._last_timeout >= HANDOFF_COOLDOWN
+                ):
                     if select.select([self._ack_read], [], [], self.handoff)[0]:
                         os.read(self._ack_read, 512)
                     else:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..protocol import REPLY, REQUEST
 from .ask import close_context
-from .cleanup import stop_watching, watch_kernels
+from .cleanup import watch_kernels
 from .handlers import KernelState, handlers
 
 
@@ -15,7 +15,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app = serverapp.web_app
     # A kernel without ipysigtrace (or an older one) says busy and idle around our request:
     # the server must neither take a busy kernel for idle nor count it as activity. Servers
-    # before jupyter_server 2.15 cannot be told so (handlers.KernelHandler.may_ask).
+    # before jupyter_server 2.15 cannot be told so; a local kernel without ipysigtrace is
+    # not asked at all (handlers.KernelHandler.may_ask).
     manager = serverapp.kernel_manager
     untracked = getattr(manager, "untracked_message_types", None)
     if isinstance(untracked, list):
@@ -23,7 +24,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             *untracked,
             *(t for t in (REQUEST, REPLY) if t not in untracked),
         ]
-    state = KernelState(untracked=isinstance(untracked, list))
+    state = KernelState()
     web_app.settings["ipysigtrace_state"] = state
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     watch_kernels(serverapp, state)
@@ -32,5 +33,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
 def _unload_jupyter_server_extension(serverapp: Any) -> None:
     """Called by jupyter_server when it stops."""
-    stop_watching(serverapp)
     close_context()

@@ -77,10 +77,7 @@ REMOTE_NO_ANSWER = (
 class KernelState:
     """What the server remembers per kernel: its signal, and when it was last asked."""
 
-    def __init__(self, untracked: bool = True) -> None:
-        # Whether the server leaves our message types out of a kernel's activity (see
-        # KernelHandler.may_ask).
-        self.untracked = untracked
+    def __init__(self) -> None:
         self.facts: dict[str, dict[str, Any]] = {}  # the kernel's last status answer
         self.last: dict[str, float] = {}
         self.busy: set[str] = set()  # kernels with a dump under way
@@ -188,18 +185,19 @@ class KernelHandler(APIHandler):
         return snapshot.to_dict() if snapshot else None
 
     async def may_ask(self, kernel_id: str, manager: Any, timeout: float) -> bool:
-        """Whether a request on the kernel's control channel leaves the server's view of it.
+        """Whether to send a request on the kernel's control channel.
 
-        A kernel without ipysigtrace answers an unknown control request with busy and idle
-        statuses. jupyter_server 2.15 and later can be told to leave such messages out of a
-        kernel's activity (``untracked_message_types``); an older one takes that idle for
-        the kernel's own, and its culler then kills a kernel in the middle of its cell. On
-        such a server a local kernel is asked only once it shows that ipysigtrace is
-        loaded: it published its identity, or it catches its dump signal. A kernel that
-        is still starting gets up to ``timeout`` to show it, as it would to answer.
+        A local kernel is asked only once it shows that ipysigtrace is loaded: it published
+        its identity, or it catches its dump signal. A kernel without ipysigtrace would
+        answer the unknown request with busy and idle statuses and an error in its log.
+        jupyter_server 2.15 and later can be told to leave those out of the kernel's
+        activity (``untracked_message_types``); an older one takes that idle for the
+        kernel's own, and its culler then kills a kernel in the middle of its cell. A kernel
+        that is still starting gets up to ``timeout`` to show it, as it would to answer. A
+        remote kernel (no local PID) is asked: the gateway's server tracks it.
         """
         pid = local_pid(manager)
-        if self.state.untracked or pid is None:
+        if pid is None:
             return True
         deadline = time.monotonic() + timeout
         while not (

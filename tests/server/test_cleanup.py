@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ipysigtrace.runtime import KINDS, kernel_file
+from ipysigtrace.server.cleanup import has_kernel_actions
 
 from .api import start_kernel, status_of
 
@@ -91,6 +92,9 @@ async def test_files_of_a_killed_kernel_go(jp_fetch: Any, jp_serverapp: Any, act
         await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="")
     else:
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+        if not has_kernel_actions(jp_serverapp):
+            # No event before jupyter_server 2.6: the next kernel to load cleans up.
+            await files_of(jp_fetch, jp_serverapp, await start_kernel(jp_fetch))
     await until_gone(paths)
     if action == "restart":
         new_pid, new_paths = await files_of(jp_fetch, jp_serverapp, kernel_id)

@@ -81,6 +81,7 @@ async def test_a_dumped_busy_kernel_stays_busy_and_is_not_culled(
         assert model["last_activity"] == busy[loaded][1], "the dump counted as activity"
         model = await kernel_model(jp_fetch, bare)
         assert model is not None and model["execution_state"] == "busy"
+        assert model["last_activity"] == busy[bare][1], "asking the bare kernel was activity"
         manager = jp_serverapp.kernel_manager.get_kernel(loaded)
         assert pid_alive(manager.provisioner.pid)
     finally:

@@ -197,3 +197,33 @@ assert sources.line({str(source)!r}, 2) == ""
 assert "encodings.cp1006" not in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_same_code_in_two_files_keeps_its_own_file(tmp_path: pytest.TempPathFactory) -> None:
+    """Code objects that differ only in their file compare equal; each frame still names
+    the file it runs from."""
+    event = threading.Event()
+    source = "def wait(event):\n    event.wait()\n"
+    threads = []
+    for name in ("first.py", "second.py"):
+        namespace: dict[str, object] = {}
+        exec(compile(source, f"/nowhere/{name}", "exec"), namespace)
+        thread = threading.Thread(target=namespace["wait"], args=(event,), name=name)
+        thread.start()
+        threads.append(thread)
+    try:
+        for thread in threads:  # until each waits inside its own copy of wait()
+            while not any(
+                code.co_filename.startswith("/nowhere/")
+                for code, _ in freeze().stacks.get(thread.ident or 0, [])
+            ):
+                pass
+        snapshot = capture(FrameClassifier())
+        for thread in threads:
+            record = snapshot.thread(thread.ident or 0)
+            assert record is not None and record.frames[-1].function.endswith("wait")
+            assert any(f.filename == f"/nowhere/{thread.name}" for f in record.frames)
+    finally:
+        event.set()
+        for thread in threads:
+            thread.join()
