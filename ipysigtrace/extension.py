@@ -465,6 +465,7 @@ class Extension:
             return
         snapshot = snapshot or self.snapshot("live", with_locals=True)
         output = payload(snapshot, self.live_header(snapshot))
+        self.clock.showing_cell = snapshot.cell_started is not None
         for view in views:
             try:
                 view.show(output)

@@ -56,14 +56,15 @@ class Clock:
     watchdog_after: float | None = None
     live_last: float = 0.0
     watchdog_next: float | None = None
-    # A cell ended with live views open: one more refresh is due, so that they stop saying
-    # a cell runs.
+    # Live views were refreshed while a cell ran (they say it runs; set by whoever refreshes
+    # them). When that cell ends, one more refresh is due (``ended``), so they stop saying so.
+    showing_cell: bool = False
     ended: bool = False
     _cell_started: float | None = field(default=None, repr=False)
 
     def cell_started(self, started: float | None) -> None:
         """A cell started (its start time) or ended (None)."""
-        self.ended = started is None and self._cell_started is not None
+        self.ended = started is None and self._cell_started is not None and self.showing_cell
         self._cell_started = started
         self.watchdog_next = (
             started + self.watchdog_after

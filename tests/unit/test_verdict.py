@@ -189,7 +189,11 @@ def test_a_cell_that_ends_refreshes_live_views_once() -> None:
     refreshed: list[str] = []
     clock.cell_started(100.0)
     clock.cell_started(None)
-    assert clock.next_due(105.0) == 0.0, "due at once: the views still say a cell runs"
-    clock.fire(105.0, lambda: refreshed.append("live"), lambda: refreshed.append("watchdog"))
+    assert clock.next_due(105.0) is None, "no view was refreshed during that cell"
+    clock.cell_started(110.0)
+    clock.showing_cell = True  # a refresh during the cell
+    clock.cell_started(None)
+    assert clock.next_due(115.0) == 0.0, "due at once: the views still say a cell runs"
+    clock.fire(115.0, lambda: refreshed.append("live"), lambda: refreshed.append("watchdog"))
     assert refreshed == ["live"]
-    assert clock.next_due(106.0) is None, "and then nothing, until a cell starts"
+    assert clock.next_due(116.0) is None, "and then nothing, until a cell starts"
