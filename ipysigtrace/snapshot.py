@@ -51,6 +51,8 @@ safe local changed; ``changed`` says what, e.g. "line 12 → 14 in spin"), ``sti
 same place with the same locals since ``still_since``, seconds since the epoch), or ""
 when nobody judged (older snapshots, raw dumps). ``cell_started`` of the snapshot: when the
 running cell started (seconds since the epoch), null when no cell runs or it is not known.
+``held_by`` of a thread waiting for an RLock: the thread that holds it, "worker-1 (ident
+1398)", when that is known without running user code (``capture.rlock_owner``); else "".
 Unknown keys are ignored when reading, so later versions may add fields. Everything else is
 checked (``from_dict``): a snapshot comes from another process, which may be buggy or
 hostile, so a field of the wrong type, at any depth, makes the whole snapshot unreadable
@@ -128,6 +130,7 @@ class ThreadStack:
     verdict: str = ""
     still_since: float | None = None
     changed: str = ""
+    held_by: str = ""
 
     @property
     def depth(self) -> int:
@@ -366,6 +369,7 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "verdict": (_one_of(VERDICTS), ""),
         "still_since": (_optional(_seconds(_LATEST_TIME)), None),
         "changed": (_str, ""),
+        "held_by": (_str, ""),
     },
     StackSnapshot: {
         "time": (_seconds(_LATEST_TIME), REQUIRED),

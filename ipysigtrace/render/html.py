@@ -112,6 +112,8 @@ def _section(section: Section, options: ViewOptions, now: float) -> str:
         name = f"<b>{escape(heading)}</b>"
     where = innermost_user_frame(thread.frames)
     at = f' <span style="{_MUTED}">· at {escape(where_text(where))}</span>' if where else ""
+    if thread.held_by:
+        at = f" held by thread {escape(thread.held_by)}{at}"
     judged = section_text(thread, now)
     if judged:
         at += f" · <i>{escape(judged)}</i>"

@@ -60,6 +60,8 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
         out.append("")
         single = len(section.threads) == 1
         heading = f"{'Thread ' if single else ''}{section_heading(section)}{role}: {thread.state}"
+        if thread.held_by:
+            heading += f", held by thread {thread.held_by}"
         out.append(style(BOLD, printable(heading)))
         if not single:
             out.append(printable(f"  threads: {members_text([t.name for t in section.threads])}"))

@@ -6,6 +6,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,40 @@ def test_a_cell_that_ends_refreshes_live_views_once() -> None:
     clock.fire(115.0, lambda: refreshed.append("live"), lambda: refreshed.append("watchdog"))
     assert refreshed == ["live"]
     assert clock.next_due(116.0) is None, "and then nothing, until a cell starts"
+
+
+@pytest.mark.parametrize("make", [threading.RLock, threading._PyRLock], ids=["C", "Python"])  # type: ignore[attr-defined]
+def test_a_thread_waiting_for_an_rlock_names_its_owner(make: Any) -> None:
+    lock = make()
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            held.set()
+            release.wait()
+
+    def waiter() -> None:
+        with lock:
+            pass
+
+    owner = threading.Thread(target=holder, name="holder", daemon=True)
+    owner.start()
+    assert held.wait(5)
+    blocked = threading.Thread(target=waiter, name="waiter", daemon=True)
+    blocked.start()
+    try:
+        for _ in range(10_000):  # until it waits in the lock's acquire (a condition, bounded)
+            snapshot = capture(CLASSIFIER, with_locals=True)
+            thread = of(snapshot, blocked)
+            if thread.state == "waiting for a lock" and (
+                make is threading.RLock or thread.frames[-1].function.endswith("acquire")
+            ):
+                break
+        assert thread.held_by == f"holder (ident {owner.ident})", thread
+        assert of(snapshot, owner).held_by == "", "the holder waits on an event"
+        assert "held by thread holder" in text.render(snapshot)
+        assert capture(CLASSIFIER).thread(blocked.ident or 0).held_by == "", "needs the locals"  # type: ignore[union-attr]
+    finally:
+        release.set()
+        owner.join(5)
+        blocked.join(5)
