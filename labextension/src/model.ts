@@ -79,6 +79,8 @@ export interface IThread {
   still_since: number | null;
   /** With `moving`: what changed ("line 12 → 14 in spin"), else "". */
   changed: string;
+  /** Waiting for an RLock: who holds it, "worker-1 (ident 1398)", else "". */
+  held_by: string;
 }
 
 export interface ISnapshot {
@@ -234,7 +236,8 @@ function parseThread(value: unknown): IThread {
     tasks: parseTasks(raw.tasks),
     verdict: VERDICTS.find(v => v === raw.verdict) ?? '',
     still_since: intOrNull(raw.still_since),
-    changed: str(raw.changed)
+    changed: str(raw.changed),
+    held_by: str(raw.held_by)
   };
 }
 

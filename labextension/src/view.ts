@@ -229,6 +229,15 @@ export class ThreadsRenderer {
         thread.state
       )
     );
+    if (thread.held_by) {
+      summaryNode.append(
+        el(
+          'span',
+          'jp-ipysigtrace-thread-verdict',
+          `held by thread ${thread.held_by}`
+        )
+      );
+    }
     // A first look is said once, in the header, not on every thread.
     const judged =
       thread.verdict === 'first' ? '' : threadVerdict(thread, snapshot.time);

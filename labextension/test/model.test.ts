@@ -826,7 +826,8 @@ test('the verdict reads as the kernel says it, and older snapshots say nothing',
   });
   Object.assign(threads[1], {
     verdict: 'moving',
-    changed: 'line 3 → 4 in wait'
+    changed: 'line 3 → 4 in wait',
+    held_by: 'holder (ident 9)'
   });
   Object.assign(threads[0], { verdict: 'bogus', still_since: 'soon' });
   const snapshot = parseSnapshot(judged);
@@ -838,6 +839,8 @@ test('the verdict reads as the kernel says it, and older snapshots say nothing',
     threadVerdict(snapshot.threads[1], snapshot.time),
     'moving: line 3 → 4 in wait'
   );
+  assert.equal(snapshot.threads[1].held_by, 'holder (ident 9)');
+  assert.equal(old.threads[1].held_by, '', 'older snapshots name no owner');
   assert.equal(snapshot.threads[0].verdict, '', 'an unknown verdict is none');
   assert.equal(snapshot.threads[0].still_since, null);
   assert.match(
