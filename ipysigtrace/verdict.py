@@ -45,7 +45,7 @@ def _locals(frame: FrameRecord) -> Locals:
 
 
 def what_changed(before: Signature, after: Signature) -> str:
-    """'line 12 → 14 in spin', 'locals i, total in spin', 'now in g (f.py, line 3)'."""
+    """'line 12 → 14 in spin', 'locals i, total in spin', 'stack changed: now in g at line 3'."""
     for (place_a, _), (place_b, _) in zip(before, after, strict=False):
         if place_a[0] != place_b[0] or place_a[2] != place_b[2]:
             break  # another function from here on: the stack changed
