@@ -87,8 +87,8 @@ class Memory:
 
     ``judge`` may run on any thread that captures (the watcher, the control thread, the
     cell's thread for a magic): a lock of its own, never held while anything else runs,
-    keeps the memory whole. Snapshots judged out of order (an older one after a newer one)
-    are left unjudged rather than make time run backwards.
+    keeps the memory whole. A snapshot judged after a newer one (two captures at once) does
+    not change the memory; it is only said to be still where that is sure.
     """
 
     def __init__(self) -> None:
@@ -102,6 +102,7 @@ class Memory:
             return  # never happens unless a judge died mid-way; unjudged is honest
         try:
             if snapshot.time < self._last:
+                self._judge_late(snapshot)
                 return
             self._last = snapshot.time
             seen = {}
@@ -121,6 +122,15 @@ class Memory:
             self._seen = seen
         finally:
             self._lock.release()
+
+    def _judge_late(self, snapshot: StackSnapshot) -> None:
+        """A snapshot frozen before the last one judged (two threads captured at once): it
+        is still where it matches what the memory has held since before it was frozen;
+        else unjudged. It changes nothing in the memory."""
+        for thread in snapshot.threads:
+            before = self._seen.get(thread.ident)
+            if before and before.since <= snapshot.time and before.signature == signature(thread):
+                thread.verdict, thread.still_since = "still", before.since
 
 
 def without_locals(snapshot: StackSnapshot) -> None:

@@ -58,7 +58,7 @@ def test_a_sleep_is_at_the_same_place_for_at_least_the_gap(loaded: Kernel) -> No
     assert thread["still_since"] == first["time"]
     assert second["time"] - thread["still_since"] >= second["time"] - first["time"] > 0
     third, text = dumped(loaded, msg_id)
-    assert cell_thread(third)["still_since"] == first["time"], "a third look: still since then"
+    assert cell_thread(third)["still_since"] == first["time"], cell_thread(third)["changed"]
     assert "same place, same locals, for" in text and "Cell running for" in text
     loaded.interrupt_and_check(msg_id)
 
@@ -106,3 +106,14 @@ def test_the_live_header_says_no_cell_runs_once_the_cell_ended(loaded: Kernel) -
         ended += live_updates(loaded, model_id, lambda h: "no cell running" in h)
     last = ended[-1]
     assert "no cell running" in last and "cell running for" not in last, ended
+
+
+def test_watchdog_dumps_say_what_changed_since_the_previous_one(loaded: Kernel) -> None:
+    assert "longer than 1 s get a dump" in loaded.execute("%stackdump --after 1s").stdout
+    msg_id = loaded.submit("import time\ndef slow():\n    time.sleep(600)\nslow()")
+    first = loaded.wait_for_display(msg_id, timeout=30)["text/plain"]
+    second = loaded.wait_for_display(msg_id, timeout=30)["text/plain"]
+    assert "(watchdog)" in first and "(watchdog)" in second
+    assert "Cell running for 1" in first and "first look" in first
+    assert "Cell running for 2" in second and "same place, same locals, for 1" in second
+    loaded.interrupt_and_check(msg_id)

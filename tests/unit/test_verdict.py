@@ -118,12 +118,22 @@ def test_a_snapshot_without_locals_is_not_still_against_one_with_them(stepper: S
     assert of(plain, stepper.thread).verdict == "moving"
 
 
-def test_an_older_snapshot_is_left_unjudged(stepper: Stepper) -> None:
+def test_a_snapshot_judged_late_changes_nothing(stepper: Stepper) -> None:
+    """Two captures at once (the watcher and the control thread) may be judged out of order."""
     memory = Memory()
-    older = capture(CLASSIFIER, with_locals=True)
-    memory.judge(judged(memory))
-    memory.judge(older)
-    assert {t.verdict for t in older.threads} == {""}
+    first = judged(memory)
+    late = capture(CLASSIFIER, with_locals=True)
+    newer = judged(memory)
+    memory.judge(late)
+    assert of(late, stepper.thread).verdict == "still", "the same as since before it"
+    assert of(late, stepper.thread).still_since == first.time
+    assert of(newer, stepper.thread).still_since == first.time
+    stepper.step()
+    too_late = capture(CLASSIFIER, with_locals=True)
+    moved = judged(memory)
+    memory.judge(too_late)
+    assert of(too_late, stepper.thread).verdict == "", "not sure: left unjudged"
+    assert of(judged(memory), stepper.thread).still_since == moved.time, "memory unchanged"
 
 
 def test_locals_read_to_judge_are_dropped(stepper: Stepper) -> None:
