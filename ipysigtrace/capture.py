@@ -378,7 +378,7 @@ def rlock_owner(
     chain: list[RawFrame],
     spaces: list[dict[str, Any] | None],
     ident: int,
-    cache: dict[RawFrame, FrameRecord],
+    cache: dict[CacheKey, FrameRecord],
     classifier: FrameClassifier,
 ) -> int | None:
     """The thread that holds the RLock this thread waits for, when that is known without
