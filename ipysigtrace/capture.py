@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import sysconfig
 import threading
@@ -329,6 +330,12 @@ def resolve(
         if limit is not None and limit >= 0:
             records = _limit(records, limit)
         guesses[ident] = guess_state(records)
+        state = real_state(guesses[ident], native_id)
+        held_by = ""
+        if state == LOCK_WAIT and spaces:
+            owner = rlock_owner(chain, spaces, ident, cache, classifier)
+            if owner is not None:
+                held_by = f"{frozen.threads.get(owner, ('?',))[0]} (ident {owner})"
         threads.append(
             ThreadStack(
                 ident=ident,
@@ -339,9 +346,10 @@ def resolve(
                 runs_cell=ident == cell_thread,
                 service=ident not in (cell_thread, frozen.main_ident)
                 and _is_service(records, classifier),
-                state=real_state(guesses[ident], native_id),
+                state=state,
                 frames=records,
                 tasks=tasks,
+                held_by=held_by,
             )
         )
     ours = frozen.in_handler | (in_handler() if in_handler else frozenset())
@@ -357,6 +365,57 @@ def resolve(
         cell_thread=cell_thread,
         freeze_seconds=frozen.seconds,
     )
+
+
+LOCK_WAIT = "waiting for a lock"
+_C_RLOCK: type = threading._CRLock or type(None)  # type: ignore[attr-defined]
+_PY_RLOCK: type = threading._PyRLock  # type: ignore[attr-defined]
+_OWNER = re.compile(r" owner=(\d+) ")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def rlock_owner(
+    chain: list[RawFrame],
+    spaces: list[dict[str, Any] | None],
+    ident: int,
+    cache: dict[CacheKey, FrameRecord],
+    classifier: FrameClassifier,
+) -> int | None:
+    """The thread that holds the RLock this thread waits for, when that is known without
+    running user code; else None.
+
+    The pure-Python RLock waits in its own ``acquire``, whose ``self`` holds ``_owner``.
+    The C RLock waits in C: the innermost cell or user frame's line must name a local (or
+    a module-level name) that is exactly a ``_thread.RLock``, whose C repr says its owner.
+    Only exact types are read (no user ``__getattr__`` or ``__repr__`` runs), and only one
+    held lock named on the line counts: with two, which one it waits for is a guess.
+    """
+    for index in range(len(chain) - 1, -1, -1):
+        space = spaces[index] if index < len(spaces) else None
+        code = chain[index][0]
+        if space is None:
+            continue
+        me = _named(space, {"self"}).get("self") if code.co_name == "acquire" else None
+        if type(me) is _PY_RLOCK:
+            owner = vars(me).get("_owner")
+            return owner if type(owner) is int and owner not in (0, ident) else None
+        record = _cached(chain[index], cache, classifier)
+        if record.kind not in ("cell", "user"):
+            continue
+        owners = set()
+        for value in _named(space, set(_NAME.findall(record.line))).values():
+            if type(value) is _C_RLOCK:
+                found = _OWNER.search(repr(value))  # the C type's repr: no user code
+                if found and int(found.group(1)) not in (0, ident):
+                    owners.add(int(found.group(1)))
+        return owners.pop() if len(owners) == 1 else None
+    return None
+
+
+def _named(space: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """The entries of a namespace with these names. Not ``space.get(name)``: a key that is
+    not a str (``globals()[obj] = ...``) with the same hash would have its ``__eq__`` run."""
+    return {k: v for k, v in list(space.items()) if type(k) is str and k in names}
 
 
 def capture(

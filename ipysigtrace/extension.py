@@ -31,7 +31,7 @@ from .kernel import (
     TerminalPublisher,
     connection_file,
 )
-from .live import SHORTEST_WATCHDOG, Clock, Stillness, live_header, parse_duration
+from .live import SHORTEST_WATCHDOG, Clock, live_header, parse_duration
 from .magics import StackDumpMagics
 from .nudge import HANDLER_CODE as NUDGE_CODE
 from .nudge import Nudger
@@ -47,6 +47,7 @@ from .signals import SignalChoiceError, SignalNumber, describe_handler, parse_si
 from .snapshot import StackSnapshot
 from .trigger import HANDOFF_SECONDS, SignalTrigger
 from .values import ReprRunner
+from .verdict import Memory, without_locals
 from .watcher import Watcher
 
 ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
@@ -148,7 +149,7 @@ class Extension:
         self.watcher: Watcher | None = None
         self.reprs = ReprRunner()
         self.clock = Clock()
-        self.stillness = Stillness()
+        self.memory = Memory()  # the previous snapshot of each thread: moving or still
         self.live_views: list[Any] = []  # LiveStacks widgets (``ipysigtrace.widget``)
         self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
@@ -314,21 +315,29 @@ class Extension:
 
         ``user_reprs`` calls the real repr of locals, on disposable threads (never on the
         watcher: only a magic or a remote request asks for it).
+
+        Every snapshot is judged against the previous one (``verdict.py``), so locals are
+        always read (safely) to compare; they stay in the snapshot only when asked for.
         """
         cell = self.cells.current
         skip = [self.watcher.ident] if self.watcher and self.watcher.ident else []
         handler = self.trigger.handler_codes | {NUDGE_CODE} if self.trigger else frozenset()
-        return capture(
+        snapshot = capture(
             self.classifier,
             cell_thread=cell.thread if cell else None,
             trigger=trigger,
             skip_idents=skip,
             skip_top=handler,
             limit=limit,
-            with_locals=with_locals,
+            with_locals=True,
             reprs=self.reprs.for_dump() if user_reprs else None,
             in_handler=self.trigger.threads_in_handler if self.trigger else None,
         )
+        snapshot.cell_started = cell.started if cell else None
+        self.memory.judge(snapshot)
+        if not (with_locals or user_reprs):
+            without_locals(snapshot)
+        return snapshot
 
     def _dump(self, reason: str, done: Any) -> None:
         """Runs on the watcher thread."""
@@ -443,10 +452,8 @@ class Extension:
             self.trigger.wake()
 
     def live_header(self, snapshot: StackSnapshot) -> str:
-        """The live view's first line: how long the cell runs, how long it has not moved."""
-        cell = self.cells.current
-        still = self.stillness.update(snapshot)
-        return live_header(snapshot, cell.started if cell else None, still)
+        """The live view's first line: how long the cell runs, whether it moves."""
+        return live_header(snapshot)
 
     def live_bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
         """The live view's first display: the bundle of a dump, with the header."""
@@ -459,6 +466,7 @@ class Extension:
             return
         snapshot = snapshot or self.snapshot("live", with_locals=True)
         output = payload(snapshot, self.live_header(snapshot))
+        self.clock.showing_cell = snapshot.cell_started is not None
         for view in views:
             try:
                 view.show(output)

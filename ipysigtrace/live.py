@@ -2,8 +2,9 @@
 
 A live view is a widget in the notebook (``%stackdump --live``, ``ipysigtrace.widget``)
 that the watcher updates every few seconds while a cell runs, and at once after every
-dump. Each update says how long the cell has been running and for how long the thread
-that runs it has been at the same place, which answers "is it stuck?".
+dump. Each update says how long the cell has been running and whether the thread that
+runs it is moving or has been at the same place with the same locals, and for how long
+(``verdict.py``), which answers "is it stuck?".
 
 The watchdog (``%stackdump --after 10m``) dumps under any cell that has run longer than
 the limit, then again after twice as long, four times as long, and so on, so an overnight
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .snapshot import StackSnapshot
+from .verdict import cell_verdict, say_duration
 
 DEFAULT_INTERVAL = 2.0
 # Bounds of what a user may ask for. Longer than a week is a typo (and a timer that far
@@ -46,37 +48,6 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def say_duration(seconds: float) -> str:
-    """'3 min 12 s', '45 s', '0.5 s', '2 h 5 min', '7 d 0 h'."""
-    if seconds < 10 and seconds != int(seconds):
-        return f"{seconds:.1f} s"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
-
-
-@dataclass
-class Stillness:
-    """How long the thread that runs the cell has been at the same place."""
-
-    place: tuple[tuple[str, int, str], ...] = ()
-    since: float = 0.0
-
-    def update(self, snapshot: StackSnapshot) -> float:
-        """Feed a snapshot; returns seconds spent at the current place."""
-        thread = snapshot.thread(snapshot.cell_thread) if snapshot.cell_thread else None
-        frames = thread.visible_frames() if thread else []
-        place = tuple((f.filename, f.lineno, f.function) for f in frames)
-        if place != self.place:
-            self.place, self.since = place, snapshot.time
-        return snapshot.time - self.since
-
-
 @dataclass
 class Clock:
     """Due times of the live views and the watchdog, given when the cell started."""
@@ -85,10 +56,15 @@ class Clock:
     watchdog_after: float | None = None
     live_last: float = 0.0
     watchdog_next: float | None = None
+    # Live views were refreshed while a cell ran (they say it runs; set by whoever refreshes
+    # them). When that cell ends, one more refresh is due (``ended``), so they stop saying so.
+    showing_cell: bool = False
+    ended: bool = False
     _cell_started: float | None = field(default=None, repr=False)
 
     def cell_started(self, started: float | None) -> None:
         """A cell started (its start time) or ended (None)."""
+        self.ended = started is None and self._cell_started is not None and self.showing_cell
         self._cell_started = started
         self.watchdog_next = (
             started + self.watchdog_after
@@ -99,7 +75,7 @@ class Clock:
     def next_due(self, now: float) -> float | None:
         """Seconds until something is due; None if nothing is (no cell runs)."""
         if self._cell_started is None:
-            return None
+            return 0.0 if self.ended and self.live_interval is not None else None
         due = []
         if self.live_interval is not None:
             due.append(self.live_last + self.live_interval)
@@ -110,6 +86,10 @@ class Clock:
     def fire(self, now: float, refresh: Callable[[], None], watchdog: Callable[[], None]) -> None:
         """Run what is due."""
         if self._cell_started is None:
+            if self.ended:
+                self.ended = False
+                if self.live_interval is not None:
+                    refresh()
             return
         if self.watchdog_next is not None and now >= self.watchdog_next:
             ran = now - self._cell_started
@@ -120,11 +100,12 @@ class Clock:
             refresh()
 
 
-def live_header(snapshot: StackSnapshot, cell_started: float | None, still: float) -> str:
-    """'Live · cell running for 3 min 12 s · at the same place for 2 min 40 s · 12:00:01'."""
+def live_header(snapshot: StackSnapshot) -> str:
+    """'Live stacks · cell running for 3 min 12 s · same place, same locals, for 2 min 40 s ·
+    snapshot at 12:00:01', from the snapshot's own verdict (``verdict.py``)."""
     clock = time.strftime("%H:%M:%S", time.localtime(snapshot.time))
-    if cell_started is None:
-        return f"Live stacks · no cell running · snapshot at {clock}"
-    running = say_duration(snapshot.time - cell_started)
-    place = f"at the same place for {say_duration(still)}" if still >= 1 else "moving"
-    return f"Live stacks · cell running for {running} · {place} · snapshot at {clock}"
+    verdict = cell_verdict(snapshot) or "no cell running"
+    return f"Live stacks · {verdict} · snapshot at {clock}"
+
+
+__all__ = ["Clock", "live_header", "parse_duration", "say_duration"]

@@ -45,6 +45,14 @@ null when not captured.
 first of them being line ``context_start``.
 ``cell_id`` is the front end's id of the cell a ``cell`` frame comes from, when the front end
 sent one (JupyterLab and Notebook 7 do), so a view can jump to that cell; else "".
+``verdict`` of a thread, comparing it with the previous snapshot the kernel took
+(``verdict.py``): ``first`` (no earlier snapshot of it), ``moving`` (its stack, a line or a
+safe local changed; ``changed`` says what, e.g. "line 12 → 14 in spin"), ``still`` (the
+same place with the same locals since ``still_since``, seconds since the epoch), or ""
+when nobody judged (older snapshots, raw dumps). ``cell_started`` of the snapshot: when the
+running cell started (seconds since the epoch), null when no cell runs or it is not known.
+``held_by`` of a thread waiting for an RLock: the thread that holds it, "worker-1 (ident
+1398)", when that is known without running user code (``capture.rlock_owner``); else "".
 Unknown keys are ignored when reading, so later versions may add fields. Everything else is
 checked (``from_dict``): a snapshot comes from another process, which may be buggy or
 hostile, so a field of the wrong type, at any depth, makes the whole snapshot unreadable
@@ -62,6 +70,8 @@ from typing import Any
 
 FORMAT = "ipysigtrace.snapshot"
 VERSION = 1
+# A thread's verdict (``verdict.py``): not judged, the first snapshot of it, moving, still.
+VERDICTS = ("", "first", "moving", "still")
 
 
 @dataclass
@@ -117,6 +127,10 @@ class ThreadStack:
     state: str = "running"
     frames: list[FrameRecord] = field(default_factory=list)
     tasks: list[TaskStack] = field(default_factory=list)
+    verdict: str = ""
+    still_since: float | None = None
+    changed: str = ""
+    held_by: str = ""
 
     @property
     def depth(self) -> int:
@@ -142,6 +156,7 @@ class StackSnapshot:
     cell_thread: int | None = None
     freeze_seconds: float = 0.0
     note: str = ""
+    cell_started: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON-ready form."""
@@ -287,6 +302,15 @@ def _seconds(latest: float) -> Check:
     return check
 
 
+def _one_of(allowed: tuple[str, ...]) -> Check:
+    def check(value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"{where}: expected one of {', '.join(map(repr, allowed))}")
+        return value
+
+    return check
+
+
 def _optional(check: Check) -> Check:
     return lambda value, where: None if value is None else check(value, where)
 
@@ -342,6 +366,10 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "state": (_str, "running"),
         "frames": (_list(_record(FrameRecord)), []),
         "tasks": (_list(_record(TaskStack)), []),
+        "verdict": (_one_of(VERDICTS), ""),
+        "still_since": (_optional(_seconds(_LATEST_TIME)), None),
+        "changed": (_str, ""),
+        "held_by": (_str, ""),
     },
     StackSnapshot: {
         "time": (_seconds(_LATEST_TIME), REQUIRED),
@@ -352,6 +380,7 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "cell_thread": (_optional(_int), None),
         "freeze_seconds": (_seconds(math.inf), 0.0),
         "note": (_str, ""),
+        "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
     },
 }
 

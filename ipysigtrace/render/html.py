@@ -17,6 +17,7 @@ from html import escape as html_escape
 
 from ..snapshot import FrameRecord, StackSnapshot
 from ..threadstate import state_group
+from ..verdict import cell_verdict, section_text
 from . import highlight
 from .common import (
     Fold,
@@ -75,8 +76,11 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
     parts.append(f"<div>{head}</div>")
     if snapshot.note:
         parts.append(f"<div>{escape(snapshot.note)}</div>")
+    verdict = cell_verdict(snapshot)
+    if verdict:
+        parts.append(f'<div class="ipysigtrace-verdict">{escape(verdict)}</div>')
     for section in groups:
-        parts.append(_section(section, options))
+        parts.append(_section(section, options, snapshot.time))
     if hidden:
         parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
     parts.append("</div>")
@@ -96,7 +100,7 @@ def _members(names: list[str], noun: str) -> str:
     )
 
 
-def _section(section: Section, options: ViewOptions) -> str:
+def _section(section: Section, options: ViewOptions, now: float) -> str:
     thread = section.first
     role = " · <b>runs the cell</b>" if thread.runs_cell else ""
     colour = _STATE_COLOURS.get(state_group(thread.state), "inherit")
@@ -108,6 +112,11 @@ def _section(section: Section, options: ViewOptions) -> str:
         name = f"<b>{escape(heading)}</b>"
     where = innermost_user_frame(thread.frames)
     at = f' <span style="{_MUTED}">· at {escape(where_text(where))}</span>' if where else ""
+    if thread.held_by:
+        at = f" held by thread {escape(thread.held_by)}{at}"
+    judged = section_text(thread, now)
+    if judged:
+        at += f" · <i>{escape(judged)}</i>"
     head = (
         f"<summary>{name}{role}"
         f' · <span style="color: {colour};">{escape(thread.state)}</span>{at}</summary>'

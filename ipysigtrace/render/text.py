@@ -9,6 +9,7 @@ headings bold, cell frames blue, folded and hidden rows dimmed.
 from __future__ import annotations
 
 from ..snapshot import FrameRecord, StackSnapshot
+from ..verdict import cell_verdict, section_text
 from .common import (
     Fold,
     Hidden,
@@ -50,15 +51,23 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
     out = [style(BOLD, printable(f"{title(snapshot)}: {summary(snapshot, options)}"))]
     if snapshot.note:
         out.append(printable(snapshot.note))
+    verdict = cell_verdict(snapshot)
+    if verdict:
+        out.append(printable(verdict[0].upper() + verdict[1:]))
     for section in groups:
         thread = section.first
         role = ", runs the cell" if thread.runs_cell else ""
         out.append("")
         single = len(section.threads) == 1
         heading = f"{'Thread ' if single else ''}{section_heading(section)}{role}: {thread.state}"
+        if thread.held_by:
+            heading += f", held by thread {thread.held_by}"
         out.append(style(BOLD, printable(heading)))
         if not single:
             out.append(printable(f"  threads: {members_text([t.name for t in section.threads])}"))
+        judged = section_text(thread, snapshot.time)
+        if judged:
+            out.append(printable(f"  {judged}"))
         if not thread.frames:
             out.append("  (no Python frames)")
         out += _frames(thread.frames, options, "  ", style)

@@ -52,6 +52,14 @@ export interface ITask {
   frames: IFrame[];
 }
 
+/**
+ * A thread compared with the kernel's previous snapshot (`ipysigtrace/verdict.py`):
+ * not judged (older snapshots, raw dumps), first look, moving, or still.
+ */
+export type Verdict = '' | 'first' | 'moving' | 'still';
+
+const VERDICTS: readonly Verdict[] = ['', 'first', 'moving', 'still'];
+
 export interface IThread {
   ident: number;
   name: string;
@@ -65,6 +73,14 @@ export interface IThread {
   frames: IFrame[];
   /** The pending asyncio tasks of its event loop; [] in older snapshots. */
   tasks: ITask[];
+  /** Moving or still since the previous snapshot; '' in older snapshots. */
+  verdict: Verdict;
+  /** With `still`: since when (seconds since the epoch), else null. */
+  still_since: number | null;
+  /** With `moving`: what changed ("line 12 → 14 in spin"), else "". */
+  changed: string;
+  /** Waiting for an RLock: who holds it, "worker-1 (ident 1398)", else "". */
+  held_by: string;
 }
 
 export interface ISnapshot {
@@ -78,6 +94,8 @@ export interface ISnapshot {
   cell_thread: number | null;
   freeze_seconds: number;
   note: string;
+  /** When the running cell started (seconds since the epoch); null: none runs. */
+  cell_started: number | null;
   threads: IThread[];
 }
 
@@ -215,7 +233,11 @@ function parseThread(value: unknown): IThread {
     service: raw.service === true,
     state: str(raw.state, 'unknown'),
     frames: Array.isArray(raw.frames) ? raw.frames.map(parseFrame) : [],
-    tasks: parseTasks(raw.tasks)
+    tasks: parseTasks(raw.tasks),
+    verdict: VERDICTS.find(v => v === raw.verdict) ?? '',
+    still_since: intOrNull(raw.still_since),
+    changed: str(raw.changed),
+    held_by: str(raw.held_by)
   };
 }
 
@@ -243,6 +265,7 @@ export function parseSnapshot(value: unknown): ISnapshot {
     cell_thread: intOrNull(value.cell_thread),
     freeze_seconds: num(value.freeze_seconds),
     note: str(value.note),
+    cell_started: intOrNull(value.cell_started),
     threads
   };
 }
@@ -285,6 +308,64 @@ export function summary(snapshot: ISnapshot, showInternals = false): string {
   return hidden.length
     ? `${text} (${hidden.length.toLocaleString('en-US')} hidden)`
     : text;
+}
+
+/** "3 min 12 s", "45 s", "0.5 s", "2 h 5 min", "7 d 0 h": as the kernel says it. */
+export function sayDuration(seconds: number): string {
+  if (seconds < 10 && seconds !== Math.trunc(seconds)) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const s = Math.trunc(seconds);
+  if (s < 60) {
+    return `${s} s`;
+  }
+  if (s < 3600) {
+    return `${Math.trunc(s / 60)} min ${s % 60} s`;
+  }
+  if (s < 86400) {
+    return `${Math.trunc(s / 3600)} h ${Math.trunc((s % 3600) / 60)} min`;
+  }
+  return `${Math.trunc(s / 86400)} d ${Math.trunc((s % 86400) / 3600)} h`;
+}
+
+/**
+ * A thread's verdict in words, as `verdict.thread_text` says it: "moving:
+ * line 12 → 14 in spin", "same place, same locals, for 3 min 0 s", "first
+ * look: no earlier snapshot to compare"; "" when nobody judged.
+ */
+export function threadVerdict(thread: IThread, now: number): string {
+  switch (thread.verdict) {
+    case 'first':
+      return 'first look: no earlier snapshot to compare';
+    case 'moving':
+      return thread.changed ? `moving: ${thread.changed}` : 'moving';
+    case 'still':
+      return thread.still_since === null
+        ? ''
+        : `same place, same locals, for ${sayDuration(Math.max(0, now - thread.still_since))}`;
+    default:
+      return '';
+  }
+}
+
+/**
+ * The cell and its thread in one line, as `verdict.cell_verdict` says it:
+ * "cell running for 3 min 12 s · moving: line 3 → 4 in spin", "no cell
+ * running", or "" for a snapshot nobody judged.
+ */
+export function cellVerdict(snapshot: ISnapshot): string {
+  if (snapshot.cell_started === null) {
+    return snapshot.threads.some(t => t.verdict !== '')
+      ? 'no cell running'
+      : '';
+  }
+  const running = sayDuration(
+    Math.max(0, snapshot.time - snapshot.cell_started)
+  );
+  const cell = `cell running for ${running}`;
+  const thread = snapshot.threads.find(t => t.ident === snapshot.cell_thread);
+  const judged = thread ? threadVerdict(thread, snapshot.time) : '';
+  return judged ? `${cell} · ${judged}` : cell;
 }
 
 /** "12:34:56.789" in local time. */
@@ -881,12 +962,17 @@ export function parseSnapshotOutput(value: unknown): ISnapshotOutput {
   return { snapshot: parseSnapshot(raw.snapshot), header: str(raw.header) };
 }
 
-/** The output's header, else "Stacks of process … (…): 7 threads: …". */
+/**
+ * The output's header, else "Stacks of process … (…): 7 threads: …", and
+ * the cell's verdict when the kernel judged the snapshot.
+ */
 export function outputHeader(output: ISnapshotOutput): string {
-  return (
-    output.header ||
-    `${snapshotTitle(output.snapshot)}: ${summary(output.snapshot)}`
-  );
+  if (output.header) {
+    return output.header;
+  }
+  const verdict = cellVerdict(output.snapshot);
+  const head = `${snapshotTitle(output.snapshot)}: ${summary(output.snapshot)}`;
+  return verdict ? `${head} · ${verdict}` : head;
 }
 
 /** Whether any frame of a thread or of a task carries a local variable. */

@@ -33,6 +33,7 @@ import {
   StacksController
 } from './controller';
 import {
+  cellVerdict,
   IDumpReply,
   IFrame,
   renderText,
@@ -418,6 +419,10 @@ export class StacksView extends Widget {
         summary(snapshot, this.showInternals)
       )
     );
+    const verdict = cellVerdict(snapshot);
+    if (verdict) {
+      header.append(el('span', 'jp-ipysigtrace-verdict', verdict));
+    }
     if (reply.source) {
       header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));
     }

@@ -29,6 +29,7 @@ import {
   taskGroupHeading,
   taskGroups,
   threadOpen,
+  threadVerdict,
   visibleTasks,
   whereText
 } from './model';
@@ -228,6 +229,21 @@ export class ThreadsRenderer {
         thread.state
       )
     );
+    if (thread.held_by) {
+      summaryNode.append(
+        el(
+          'span',
+          'jp-ipysigtrace-thread-verdict',
+          `held by thread ${thread.held_by}`
+        )
+      );
+    }
+    // A first look is said once, in the header, not on every thread.
+    const judged =
+      thread.verdict === 'first' ? '' : threadVerdict(thread, snapshot.time);
+    if (judged) {
+      summaryNode.append(el('span', 'jp-ipysigtrace-thread-verdict', judged));
+    }
     details.append(summaryNode);
 
     if (!single) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
+  cellVerdict,
   dumpBody,
   executionCountFromLabel,
   frameLocals,
@@ -25,12 +26,14 @@ import {
   rememberOpen,
   renderText,
   rows,
+  sayDuration,
   sectionHeading,
   sectionMatches,
   sections,
   summary,
   taskHeading,
   threadOpen,
+  threadVerdict,
   visibleTasks,
   visibleThreads
 } from '../src/model';
@@ -805,4 +808,54 @@ test('the filter matches thread names, functions and files', () => {
   assert.deepEqual(names('spin'), ['MainThread']);
   assert.deepEqual(names('/home/u/w.py'), ['worker-0', 'worker-300']);
   assert.deepEqual(names('nothing like it'), []);
+});
+
+test('the verdict reads as the kernel says it, and older snapshots say nothing', () => {
+  const old = parseSnapshot(SNAPSHOT);
+  assert.equal(old.cell_started, null);
+  assert.equal(old.threads[2].verdict, '');
+  assert.equal(cellVerdict(old), '', 'nobody judged it: no "no cell running"');
+  const judged = structuredClone(SNAPSHOT) as typeof SNAPSHOT & {
+    cell_started?: number;
+  };
+  judged.cell_started = SNAPSHOT.time - 192;
+  const threads = judged.threads as Record<string, unknown>[];
+  Object.assign(threads[2], {
+    verdict: 'still',
+    still_since: SNAPSHOT.time - 160
+  });
+  Object.assign(threads[1], {
+    verdict: 'moving',
+    changed: 'line 3 → 4 in wait',
+    held_by: 'holder (ident 9)'
+  });
+  Object.assign(threads[0], { verdict: 'bogus', still_since: 'soon' });
+  const snapshot = parseSnapshot(judged);
+  assert.equal(
+    cellVerdict(snapshot),
+    'cell running for 3 min 12 s · same place, same locals, for 2 min 40 s'
+  );
+  assert.equal(
+    threadVerdict(snapshot.threads[1], snapshot.time),
+    'moving: line 3 → 4 in wait'
+  );
+  assert.equal(snapshot.threads[1].held_by, 'holder (ident 9)');
+  assert.equal(old.threads[1].held_by, '', 'older snapshots name no owner');
+  assert.equal(snapshot.threads[0].verdict, '', 'an unknown verdict is none');
+  assert.equal(snapshot.threads[0].still_since, null);
+  assert.match(
+    outputHeader({ snapshot, header: '' }),
+    / · cell running for 3 min 12 s · same place/
+  );
+  threads[2].verdict = 'first';
+  assert.match(cellVerdict(parseSnapshot(judged)), /· first look: no earlier/);
+  delete judged.cell_started;
+  assert.equal(cellVerdict(parseSnapshot(judged)), 'no cell running');
+  assert.deepEqual([0.5, 45, 192, 7500, 605000].map(sayDuration), [
+    '0.5 s',
+    '45 s',
+    '3 min 12 s',
+    '2 h 5 min',
+    '7 d 0 h'
+  ]);
 });

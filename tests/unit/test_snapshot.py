@@ -35,8 +35,12 @@ def sample() -> StackSnapshot:
     ]  # fmt: skip
     task = TaskStack("Task-1", [FrameRecord("/x.py", 2, "main", "await f")], "Future")
     main = ThreadStack(1, "MainThread", 42, False, True, True, False, "running", frames, [task])
+    main.verdict, main.still_since = "still", 1.25
     other = ThreadStack(2, "IOPub", 43, True, service=True, state="waiting for I/O")
-    return StackSnapshot(1.5, 42, [main, other], "signal", "rich", 1, 0.0004, "a note")
+    other.verdict, other.changed = "moving", "line 3 → 4 in wait"
+    snapshot = StackSnapshot(1.5, 42, [main, other], "signal", "rich", 1, 0.0004, "a note")
+    snapshot.cell_started = 1.0
+    return snapshot
 
 
 def test_round_trip() -> None:
@@ -96,6 +100,10 @@ T0, F1 = ("threads", 0), ("threads", 0, "frames", 1)
         (snapshot_with(("threads",), {"0": {}}), "snapshot.threads: expected a list, got dict"),
         (snapshot_with(("note",), ["a"]), "snapshot.note: expected a string, got list"),
         (snapshot_with(("cell_thread",), "1"), "snapshot.cell_thread: expected an integer"),
+        (snapshot_with(("cell_started",), "1"), "snapshot.cell_started: expected a number"),
+        (snapshot_with((*T0, "verdict"), "stuck"), "snapshot.threads[0].verdict: expected one of"),
+        (snapshot_with((*T0, "still_since"), -1.0), "threads[0].still_since: -1.0 is out of range"),
+        (snapshot_with((*T0, "changed"), 3), "snapshot.threads[0].changed: expected a string"),
         (snapshot_with(T0, "MainThread"), "snapshot.threads[0]: expected an object, got str"),
         (snapshot_with((*T0, "name"), None), "snapshot.threads[0].name: expected a string"),
         (snapshot_with((*T0, "name"), delete=True), "snapshot.threads[0]: name is missing"),
@@ -163,8 +171,8 @@ def kind(value: Any) -> str:
 PLACES = paths(sample().to_dict())
 # Fields that hold a number (an int where a float is expected is fine), and those that may
 # be null.
-NUMBERS = {"time", "freeze_seconds"}
-OPTIONAL = {"native_id", "cell_thread", "locals", "context"}
+NUMBERS = {"time", "freeze_seconds", "cell_started", "still_since"}
+OPTIONAL = {"native_id", "cell_thread", "locals", "context", "cell_started", "still_since"}
 
 
 @settings(max_examples=500, deadline=None, database=None)
