@@ -142,10 +142,13 @@ test-py313: $(VENV_PY313)/.done
 
 # jupyter_client 8.0.2 leaves the zmq context of a kernel manager whose kernel was shut
 # down unclosed; the garbage collector then warns in whichever test it runs (not ours: the
-# server extension's one context is closed at server stop).
+# server extension's one context is closed at server stop). The benchmark's smoke run is
+# left out here: on ipykernel 6.14 with IPython 8.0 an interrupt right after a dump is
+# still lost now and then (README, Compatibility), and the benchmark interrupts hundreds.
 test-minimum: $(VENV_MINIMUM)/.done
 	$(VENV_MINIMUM)/bin/python -m pytest tests/unit tests/kernel tests/server \
-		--ignore tests/server/test_gateway.py $(PYTEST_COMPAT) \
+		--ignore tests/server/test_gateway.py --ignore tests/kernel/test_bench_smoke.py \
+		$(PYTEST_COMPAT) \
 		-W "ignore:Unclosed context:ResourceWarning"
 # --- end of the py-compat block ---
 
