@@ -16,10 +16,15 @@ pytestmark = pytest.mark.browser
 CROWD = """\
 import threading
 stop = threading.Event()
+parked = threading.Semaphore(0)
 def park():
+    parked.release()
     stop.wait()
 for i in reversed(range(300)):
     threading.Thread(target=park, name=f"worker-{i}", daemon=True).start()
+for _ in range(300):
+    parked.acquire()
+print("all parked")
 def spin():
     while True:
         pass
@@ -31,6 +36,9 @@ def test_a_group_of_threads_and_the_filter(page: Page, lab_server: str) -> None:
     name = bare_notebook(page, lab_server, CROWD, kernel=KERNEL_NAME)
     open_notebook(page, lab_server, name, kernel=KERNEL_NAME)
     run_first_cell(page, "[*]")
+    # The cell runs before its threads do: wait until all 300 wait on the event.
+    output = page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-OutputArea-output")
+    expect(output.filter(has_text="all parked")).to_be_visible(timeout=60_000)
     dump_from_the_kernel_menu(page)
     panel = page.locator(".jp-ipysigtrace-panel")
     group = panel.locator("details.jp-ipysigtrace-thread-group")
