@@ -94,7 +94,10 @@ async def test_files_of_a_killed_kernel_go(jp_fetch: Any, jp_serverapp: Any, act
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
         if not has_kernel_actions(jp_serverapp):
             # No event before jupyter_server 2.6: the next kernel to load cleans up.
-            await files_of(jp_fetch, jp_serverapp, await start_kernel(jp_fetch))
+            next_kernel = await start_kernel(jp_fetch)
+            await files_of(jp_fetch, jp_serverapp, next_kernel)
+            await until_gone(paths)
+            await jp_fetch("api", "kernels", next_kernel, method="DELETE")
     await until_gone(paths)
     if action == "restart":
         new_pid, new_paths = await files_of(jp_fetch, jp_serverapp, kernel_id)
