@@ -28,7 +28,12 @@ class Hang:
 
 HANGS = (
     Hang("loop", "def spin():\n    while True:\n        pass\nspin()", "in spin", "running"),
-    Hang("sleep", "import time\ndef nap():\n    time.sleep(10**6)\nnap()", "in nap", "sleeping"),
+    Hang(
+        "sleep",
+        "import time\ndef nap():\n    time.sleep(10**6)\nnap()",
+        "line 3, in nap",
+        "sleeping",
+    ),
     Hang(
         "lock",
         "def wait():\n    held.acquire()\nwait()",
@@ -52,7 +57,7 @@ HANGS = (
     Hang(
         "queue",
         "import queue\ndef consume(q):\n    return q.get()\nconsume(queue.Queue())",
-        "in consume",
+        "line 3, in consume",
         "waiting on a queue",
     ),
     Hang(
@@ -83,7 +88,7 @@ HANGS = (
         "await",
         "import asyncio\nasync def wait_for(q):\n    return await q.get()\n"
         "await wait_for(asyncio.Queue())",
-        "in wait_for",
+        "line 3, in wait_for",
         "waiting for I/O",
         interruptible=False,  # ipykernel cannot interrupt an await that never completes
     ),

@@ -17,8 +17,9 @@ def ask(kernel: Kernel, action: str = "dump", timeout: float = 5) -> dict:
     return kernel.ask(action, timeout)
 
 
-def ask_until(kernel: Kernel, function: str) -> dict:
-    """Ask until the cell's innermost frame is in ``function`` (it has reached its hang)."""
+def ask_until(kernel: Kernel, function: str, location: str | None = None) -> dict:
+    """Ask until the cell's innermost frame is in ``function`` (it has reached its hang), at
+    ``location`` if given (a function just entered is still at its ``def`` line)."""
     deadline = time.monotonic() + 60
     while True:
         reply = ask(kernel, timeout=30)
@@ -26,7 +27,7 @@ def ask_until(kernel: Kernel, function: str) -> dict:
         # execute_input comes before IPython's pre_run_cell: no thread may run the cell yet.
         main = next((t for t in snapshot.threads if t.runs_cell), None)
         cell = [f for f in main.frames if f.kind == "cell"] if main else []
-        if cell and cell[-1].function == function:
+        if cell and cell[-1].function == function and location in (None, cell[-1].location):
             return reply
         assert time.monotonic() < deadline, f"the cell never reached {function}()"
 
@@ -34,7 +35,7 @@ def ask_until(kernel: Kernel, function: str) -> dict:
 def test_dump_while_a_cell_hangs(loaded: Kernel) -> None:
     msg_id = loaded.submit("def spin():\n    while True:\n        pass\nspin()")
     loaded.wait_for(msg_id, "execute_input")
-    reply = ask_until(loaded, "spin")
+    reply = ask_until(loaded, "spin", "Cell In[2], line 2")
     assert reply["msg_type"] == "ipysigtrace_reply"
     content = reply["content"]
     assert content["status"] == "ok" and content["pid"] == loaded.pid

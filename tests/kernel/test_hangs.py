@@ -13,10 +13,12 @@ from harness import Kernel
 pytestmark = pytest.mark.kernel
 
 
-def dump_of_hang(kernel: Kernel, code: str, reached: str) -> tuple[str, str, str]:
-    """Run a hanging cell; signal until its dump shows ``reached`` (the cell has got to its
-    hang); return (text, html, msg_id) of that dump. Each signal's dump is read before the
-    next is sent, so every dump under the cell is accounted for."""
+def dump_of_hang(kernel: Kernel, code: str, *reached: str) -> tuple[str, str, str]:
+    """Run a hanging cell; signal until its dump shows every one of ``reached`` (the cell
+    has got to its hang: pass the frames the test then asserts, since a dump taken a moment
+    earlier shows a thread before its wait, or a task not yet started at its ``def`` line);
+    return (text, html, msg_id) of that dump. Each signal's dump is read before the next is
+    sent, so every dump under the cell is accounted for."""
     msg_id = kernel.submit(code)
     kernel.wait_for(msg_id, "execute_input")
     kernel.wait_until_cell_runs()  # before that, a dump counts as made while idle
@@ -24,7 +26,7 @@ def dump_of_hang(kernel: Kernel, code: str, reached: str) -> tuple[str, str, str
     while True:
         kernel.signal()
         data = kernel.wait_for_display(msg_id, timeout=30)
-        if reached in data["text/plain"]:
+        if all(text in data["text/plain"] for text in reached):
             return data["text/plain"], data["text/html"], msg_id
         assert time.monotonic() < deadline, f"the cell never reached {reached!r}"
 
@@ -74,7 +76,7 @@ def test_pure_python_loop(loaded: Kernel) -> None:
 
 def test_sleep(loaded: Kernel) -> None:
     text, _, msg_id = dump_of_hang(
-        loaded, "import time\ndef nap():\n    time.sleep(10**6)\nnap()", "in nap"
+        loaded, "import time\ndef nap():\n    time.sleep(10**6)\nnap()", "line 3, in nap"
     )
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in nap" in block
@@ -99,7 +101,7 @@ t2 = threading.Thread(target=two, name="second", daemon=True)
 t1.start(); t2.start()
 t1.join()
 """
-    text, _, msg_id = dump_of_hang(loaded, code, "a.acquire()")
+    text, _, msg_id = dump_of_hang(loaded, code, "line 6, in one", "line 10, in two")
     assert "Thread first" in text and "Thread second" in text
     first = text[text.index("Thread first") :]
     second = text[text.index("Thread second") :]
@@ -113,7 +115,7 @@ t1.join()
 
 def test_queue_get(loaded: Kernel) -> None:
     code = "import queue\ndef consume(q):\n    return q.get()\nconsume(queue.Queue())"
-    text, _, msg_id = dump_of_hang(loaded, code, "in consume")
+    text, _, msg_id = dump_of_hang(loaded, code, "line 3, in consume")
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in consume" in block
     assert "waiting on a queue" in block
@@ -131,7 +133,7 @@ def dive(n):
     return dive(n - 1)
 dive(5000)
 """
-    text, html, msg_id = dump_of_hang(loaded, code, "more times ...]")
+    text, html, msg_id = dump_of_hang(loaded, code, "4,999 more times ...]", "line 5, in dive")
     block = main_thread_block(text)
     assert "[... dive at line 7, 4,999 more times ...]" in block
     assert "Cell In[2], line 5, in dive" in block
@@ -149,9 +151,9 @@ for t in idle:
     t.start()
 """
     loaded.execute(setup)
-    text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass", "Cell In[3]")
     # One section for the 300 (same stack), named in natural order, after the cell's.
     group = "\n300 threads idle-0 … idle-299: waiting on an event\n  threads: idle-0 … idle-299\n"
+    text, _, msg_id = dump_of_hang(loaded, "while True:\n    pass", "Cell In[3]", group)
     assert group in text and "Thread idle-" not in text
     assert "Cell In[3], line 1, in <module>" in main_thread_block(text)
     assert text.index("runs the cell") < text.index(group)
@@ -166,7 +168,7 @@ def test_cell_stuck_inside_an_import(loaded: Kernel, tmp_path) -> None:
         "def top_level():\n    while True:\n        pass\ntop_level()\n"
     )
     code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport never_finishes"
-    text, _, msg_id = dump_of_hang(loaded, code, "in top_level")
+    text, _, msg_id = dump_of_hang(loaded, code, 'never_finishes.py", line 2, in top_level')
     block = main_thread_block(text)
     assert "Cell In[2], line 3, in <module>" in block
     assert 'never_finishes.py", line 2, in top_level' in block
@@ -183,7 +185,7 @@ async def background():
 helper = asyncio.ensure_future(background())
 await fetch_forever(asyncio.Queue())
 """
-    text, html, _ = dump_of_hang(loaded, code, "in background")
+    text, html, _ = dump_of_hang(loaded, code, "line 3, in fetch_forever", "line 5, in background")
     block = main_thread_block(text)
     assert "asyncio task" in block
     assert "Cell In[2], line 7, in <module>" in block
