@@ -465,7 +465,7 @@ class Extension:
         if not views:
             return
         snapshot = snapshot or self.snapshot("live", with_locals=True)
-        output = payload(snapshot, self.live_header(snapshot))
+        output = payload(snapshot, self.live_header(snapshot), self.options)
         self.clock.showing_cell = snapshot.cell_started is not None
         for view in views:
             try:

@@ -53,6 +53,14 @@ when nobody judged (older snapshots, raw dumps). ``cell_started`` of the snapsho
 running cell started (seconds since the epoch), null when no cell runs or it is not known.
 ``held_by`` of a thread waiting for an RLock: the thread that holds it, "worker-1 (ident
 1398)", when that is known without running user code (``capture.rlock_owner``); else "".
+The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
+the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
+(frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
+is that of thread N (the N-th of ``threads``, N below its own index); and with
+``"trimmed": true`` on the snapshot, the kernel's own frames are not kept: each run of them
+is one record of kind ``machinery`` whose ``elided`` says how many frames it stands for (a
+kernel thread's frames, and those of the kernel's own asyncio tasks, are one such run), and
+its ``filename``, ``lineno`` and ``function`` may be left out (they are empty).
 Unknown keys are ignored when reading, so later versions may add fields. Everything else is
 checked (``from_dict``): a snapshot comes from another process, which may be buggy or
 hostile, so a field of the wrong type, at any depth, makes the whole snapshot unreadable
@@ -61,11 +69,12 @@ with a ValueError that names the field, never a TypeError in a renderer later.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 FORMAT = "ipysigtrace.snapshot"
@@ -90,6 +99,7 @@ class FrameRecord:
     locals: list[dict[str, str]] | None = None
     context: list[str] | None = None
     context_start: int = 0
+    elided: int = 0  # > 0: not a frame, but this many of the kernel's frames left out
 
     @property
     def location(self) -> str:
@@ -157,10 +167,58 @@ class StackSnapshot:
     freeze_seconds: float = 0.0
     note: str = ""
     cell_started: float | None = None
+    trimmed: bool = False  # the kernel's own frames were left out (``without_internals``)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The versioned JSON-ready form."""
+    def to_dict(self, compact: bool = False) -> dict[str, Any]:
+        """The versioned JSON-ready form; ``compact``: the form a notebook keeps (above)."""
+        if compact:
+            return {"format": FORMAT, "version": VERSION, **_Compact().snapshot(self)}
         return {"format": FORMAT, "version": VERSION, **_Plain().snapshot(self)}
+
+    def without_internals(self) -> StackSnapshot:
+        """A copy without the kernel's own frames: what views hide unless asked to show it.
+
+        Each run of machinery frames becomes one record that counts them (``elided``); a
+        kernel thread keeps its name and state, and its frames become one such record; so
+        does each of the kernel's own asyncio tasks; a kernel thread keeps no tasks or verdict.
+        The default views then read as they did.
+        """
+        stand_ins: dict[int, FrameRecord] = {}  # one record per count: threads share them
+
+        def stand_in(count: int) -> list[FrameRecord]:
+            if count == 0:
+                return []
+            if count not in stand_ins:
+                stand_ins[count] = FrameRecord("", 0, "", kind="machinery", elided=count)
+            return [stand_ins[count]]
+
+        def kept(frames: list[FrameRecord]) -> list[FrameRecord]:
+            out: list[FrameRecord] = []
+            run = 0
+            for frame in frames:
+                if frame.kind == "machinery":
+                    run += frame.elided or 1 + frame.repeat * frame.span
+                    continue
+                out += stand_in(run)
+                run = 0
+                out.append(frame)
+            return out + stand_in(run)
+
+        def depth(frames: list[FrameRecord]) -> int:
+            return sum(f.elided or 1 + f.repeat * f.span for f in frames)
+
+        def task(t: TaskStack) -> TaskStack:
+            frames = stand_in(depth(t.frames)) if t.is_machinery else kept(t.frames)
+            return replace(t, frames=frames)
+
+        def thread(t: ThreadStack) -> ThreadStack:
+            if t.service:  # its name and state, no frames, tasks or verdict
+                return replace(
+                    t, frames=stand_in(depth(t.frames)), tasks=[], verdict="", still_since=None
+                )
+            return replace(t, frames=kept(t.frames), tasks=[task(x) for x in t.tasks])
+
+        return replace(self, threads=[thread(t) for t in self.threads], trimmed=True)
 
     def to_json(self, indent: int | None = None) -> str:
         """The versioned JSON text."""
@@ -232,6 +290,78 @@ _NAMES = {
     cls: tuple(f.name for f in fields(cls))
     for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot)
 }
+_DEFAULTS = {
+    cls: {f.name: f.default for f in fields(cls) if f.default is not dataclasses.MISSING}
+    for cls in _NAMES
+}
+# What a record that stands for left-out frames leaves out (``elided`` says how many).
+_STAND_IN = FrameRecord("", 0, "", kind="machinery")
+_STAND_IN_FIELDS = {name: getattr(_STAND_IN, name) for name in _NAMES[FrameRecord]}
+# Written even when a thread is ``like`` another: they tell the two apart.
+_OWN = ("ident", "name", "native_id")
+
+
+class _Compact(_Plain):
+    """The form a notebook keeps: no field at its default, repeated stacks written once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[int, str] = {}  # id of a frame record -> its JSON, to compare stacks
+
+    @staticmethod
+    def fields(record: Any) -> dict[str, Any]:
+        defaults = _DEFAULTS[type(record)]
+        if isinstance(record, FrameRecord) and record.elided:
+            defaults = _STAND_IN_FIELDS
+        out = {}
+        for name in _NAMES[type(record)]:
+            value = getattr(record, name)
+            if name not in defaults or value != defaults[name]:
+                out[name] = value
+        return out
+
+    def key(self, frames: list[FrameRecord]) -> tuple[str, ...]:
+        """Frames by value: equal records (made once, or read from JSON) compare equal."""
+        keys = []
+        for frame in frames:
+            key = self.keys.get(id(frame))
+            if key is None:
+                key = self.keys[id(frame)] = json.dumps(self.frame(frame), sort_keys=True)
+            keys.append(key)
+        return tuple(keys)
+
+    def stack(self, stack: TaskStack | ThreadStack) -> dict[str, Any]:
+        data = super().stack(stack)
+        for name in ("frames", "tasks"):
+            if data.get(name) == []:
+                del data[name]
+        return data
+
+    def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
+        data = self.fields(snapshot)
+        threads: list[dict[str, Any]] = []
+        first: dict[tuple[Any, ...], int] = {}  # a stack (frame records) -> its first thread
+        for thread in snapshot.threads:
+            key = (
+                self.key(thread.frames),
+                tuple((t.name, t.awaiting, self.key(t.frames)) for t in thread.tasks),
+            )
+            like = first.setdefault(key, len(threads))
+            if like == len(threads) or not thread.frames:
+                threads.append(self.stack(thread))
+                continue
+            base = snapshot.threads[like]
+            written: dict[str, Any] = {name: getattr(thread, name) for name in _OWN}
+            written["like"] = like
+            for name in _NAMES[ThreadStack]:
+                if name not in _OWN and name not in ("frames", "tasks"):
+                    value = getattr(thread, name)
+                    if value != getattr(base, name):
+                        written[name] = value
+            threads.append(written)
+        data["threads"] = threads
+        return data
+
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -334,6 +464,30 @@ def _record(cls: type) -> Check:
     return lambda value, where: _read(cls, value, where)
 
 
+def _frame(value: Any, where: str) -> FrameRecord:
+    """A frame; one that stands for left-out frames (``elided``) may leave the rest out."""
+    stands_in = isinstance(value, dict) and value.get("elided")
+    frame: FrameRecord = _read(FrameRecord, value, where, base=_STAND_IN if stands_in else None)
+    return frame
+
+
+def _threads(value: Any, where: str) -> list[ThreadStack]:
+    """The threads; one that is ``like`` an earlier one takes what it leaves out from it."""
+    if not isinstance(value, list):
+        raise _wrong(where, "a list", value)
+    threads: list[ThreadStack] = []
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        like = item.get("like") if isinstance(item, dict) else None
+        if like is None:
+            threads.append(_read(ThreadStack, item, here))
+            continue
+        if not _is_int(like) or not 0 <= like < index:
+            raise ValueError(f"{here}.like: expected the index of an earlier thread")
+        threads.append(_read(ThreadStack, item, here, base=threads[like]))
+    return threads
+
+
 # Each field: how to check it, and its default when absent (REQUIRED: it must be there).
 _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
     FrameRecord: {
@@ -349,10 +503,11 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "locals": (_optional(_list(_local)), None),
         "context": (_optional(_list(_str)), None),
         "context_start": (_count, 0),
+        "elided": (_count, 0),
     },
     TaskStack: {
         "name": (_str, REQUIRED),
-        "frames": (_list(_record(FrameRecord)), []),
+        "frames": (_list(_frame), []),
         "awaiting": (_str, ""),
     },
     ThreadStack: {
@@ -364,7 +519,7 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "runs_cell": (_bool, False),
         "service": (_bool, False),
         "state": (_str, "running"),
-        "frames": (_list(_record(FrameRecord)), []),
+        "frames": (_list(_frame), []),
         "tasks": (_list(_record(TaskStack)), []),
         "verdict": (_one_of(VERDICTS), ""),
         "still_since": (_optional(_seconds(_LATEST_TIME)), None),
@@ -374,25 +529,30 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
     StackSnapshot: {
         "time": (_seconds(_LATEST_TIME), REQUIRED),
         "pid": (_int, REQUIRED),
-        "threads": (_list(_record(ThreadStack)), []),
+        "threads": (_threads, []),
         "trigger": (_str, "magic"),
         "kind": (_str, "rich"),
         "cell_thread": (_optional(_int), None),
         "freeze_seconds": (_seconds(math.inf), 0.0),
         "note": (_str, ""),
         "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
+        "trimmed": (_bool, False),
     },
 }
 
 
-def _read(cls: type, data: Any, where: str) -> Any:
-    """One record of the JSON form, every field checked; unknown keys are ignored."""
+def _read(cls: type, data: Any, where: str, base: Any = None) -> Any:
+    """One record of the JSON form, every field checked; unknown keys are ignored. A field
+    left out is ``base``'s when there is one, else its default."""
     if not isinstance(data, dict):
         raise _wrong(where, "an object", data)
     values = {}
     for name, (check, default) in _FIELDS[cls].items():
         if name in data:
             values[name] = check(data[name], f"{where}.{name}")
+        elif base is not None:
+            value = getattr(base, name)
+            values[name] = list(value) if isinstance(value, list) else value
         elif default is REQUIRED:
             raise ValueError(f"{where}: {name} is missing")
         else:

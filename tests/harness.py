@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
@@ -151,6 +152,16 @@ class Kernel:
     def wait_for_display(self, msg_id: str, timeout: float = 10) -> dict[str, Any]:
         """The data of the next display_data for this request."""
         return self.wait_for(msg_id, "display_data", timeout)["content"]["data"]
+
+    def until(
+        self, msg_id: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        """This request's messages, from now until ``done`` holds for them (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        seen: list[dict[str, Any]] = []
+        while not done(seen):
+            seen.append(self._next(msg_id, deadline))
+        return seen
 
     def drain(self, msg_id: str, seconds: float) -> list[dict[str, Any]]:
         """Every message for this request that arrives within ``seconds``."""

@@ -19,19 +19,28 @@ MIME_TYPE = "application/vnd.ipysigtrace.snapshot+json"
 def bundle(
     snapshot: StackSnapshot, options: ViewOptions | None = None, header: str = ""
 ) -> dict[str, Any]:
-    """A display bundle: the snapshot as JSON for our renderer, HTML and text fallbacks."""
+    """A display bundle: the snapshot as JSON for our renderer, HTML and text fallbacks.
+
+    The notebook keeps the bundle, so its JSON is ``payload``'s compact form.
+    """
     head_text = header + "\n" if header else ""
     head_html = f"<div><b>{escape(header)}</b></div>" if header else ""
     return {
-        MIME_TYPE: payload(snapshot, header),
+        MIME_TYPE: payload(snapshot, header, options),
         "text/html": head_html + html.render(snapshot, options),
         "text/plain": head_text + text.render(snapshot, options),
     }
 
 
-def payload(snapshot: StackSnapshot, header: str = "") -> dict[str, Any]:
-    """What the snapshot MIME type (and the live view's ``output``) carries."""
-    return {"snapshot": snapshot.to_dict(), "header": header}
+def payload(
+    snapshot: StackSnapshot, header: str = "", options: ViewOptions | None = None
+) -> dict[str, Any]:
+    """What the snapshot MIME type (and the live view's ``output``) carries: the compact
+    form, without the kernel's own frames unless ``options`` show them (a notebook keeps
+    it, and the live view sends it every second)."""
+    show = options is not None and options.show_machinery
+    kept = snapshot if show else snapshot.without_internals()
+    return {"snapshot": kept.to_dict(compact=True), "header": header}
 
 
 def render(snapshot: StackSnapshot, fmt: str, options: ViewOptions | None = None) -> str:

@@ -77,17 +77,19 @@ class ViewOptions:
 def rows(frames: list[FrameRecord], options: ViewOptions) -> list[FrameRecord | Hidden | Fold]:
     """Frames (of a thread or a task) as a view lists them.
 
-    Runs of hidden machinery frames become one count; folded repeats become a Fold row
+    Runs of hidden machinery frames become one count (as does the record that stands for
+    the frames a saved snapshot left out, shown or not); folded repeats become a Fold row
     after the last frame of the repeated group.
     """
     out: list[FrameRecord | Hidden | Fold] = []
     pending: list[tuple[int, Fold]] = []  # (frames left in the group, its fold)
     for frame in frames:
-        if frame.kind == "machinery" and not options.show_machinery:
+        if frame.elided or (frame.kind == "machinery" and not options.show_machinery):
+            count = frame.elided or 1 + frame.repeat * frame.span
             if out and isinstance(out[-1], Hidden):
-                out[-1].count += 1 + frame.repeat * frame.span
+                out[-1].count += count
             else:
-                out.append(Hidden(1 + frame.repeat * frame.span))
+                out.append(Hidden(count))
         else:
             out.append(frame)
         if frame.repeat:
@@ -129,7 +131,8 @@ class Section:
 
 def _frames_key(frames: list[FrameRecord]) -> tuple[object, ...]:
     return tuple(
-        (f.filename, f.lineno, f.function, f.kind, f.repeat, f.span, repr(f.locals)) for f in frames
+        (f.filename, f.lineno, f.function, f.kind, f.repeat, f.span, repr(f.locals), f.elided)
+        for f in frames
     )
 
 

@@ -107,6 +107,9 @@ export class SnapshotView extends Widget {
       'aria-pressed',
       String(this._threads.showInternals)
     );
+    this._internals.title = output?.snapshot.trimmed
+      ? "Show the kernel's own threads (an output keeps their states, not their frames: %stackdump --all keeps those too)"
+      : "Show the kernel's own threads and frames";
     this._locals.setAttribute('aria-pressed', String(this._threads.showLocals));
     this._locals.hidden = !output || !hasLocals(output.snapshot);
     if (output) {

@@ -4,6 +4,10 @@
  *
  * The JSON form is written by `ipysigtrace.snapshot.StackSnapshot.to_dict`
  * (format "ipysigtrace.snapshot", version 1). Unknown fields are ignored.
+ * A notebook keeps its compact form (`to_dict(compact=True)`): fields at
+ * their defaults left out, a thread `like` an earlier one taking what it
+ * leaves out from that one, and in a `trimmed` snapshot one record (with
+ * `elided`) for each run of the kernel's own frames.
  */
 
 /** Where a frame's code comes from. */
@@ -40,6 +44,11 @@ export interface IFrame {
    * captures them only for frames of kind "cell" and "user".
    */
   locals?: ILocal[] | null;
+  /**
+   * Above 0: not a frame, but this many of the kernel's own frames, left out
+   * of a trimmed snapshot.
+   */
+  elided: number;
 }
 
 /** A pending asyncio task of the event loop that runs on a thread. */
@@ -96,6 +105,8 @@ export interface ISnapshot {
   note: string;
   /** When the running cell started (seconds since the epoch); null: none runs. */
   cell_started: number | null;
+  /** The kernel's own frames were left out (a saved output). */
+  trimmed: boolean;
   threads: IThread[];
 }
 
@@ -171,20 +182,24 @@ function parseLocals(value: unknown): ILocal[] | null {
   return out;
 }
 
+/** A frame; one that stands for left-out frames (`elided`) may leave the rest out. */
 function parseFrame(value: unknown): IFrame {
   const raw = isRecord(value) ? value : {};
-  const kind = str(raw.kind) as FrameKind;
+  const elided = Math.max(0, Math.floor(num(raw.elided)));
+  const kind = str(raw.kind, elided ? 'machinery' : '') as FrameKind;
+  const unknown = elided ? '' : '?';
   return {
-    filename: str(raw.filename, '?'),
+    filename: str(raw.filename, unknown),
     lineno: num(raw.lineno),
-    function: str(raw.function, '?'),
+    function: str(raw.function, unknown),
     line: str(raw.line),
     label: str(raw.label),
     kind: FRAME_KINDS.includes(kind) ? kind : 'user',
     repeat: Math.max(0, Math.floor(num(raw.repeat))),
     span: Math.max(1, Math.floor(num(raw.span, 1))),
     cell_id: str(raw.cell_id),
-    locals: parseLocals(raw.locals)
+    locals: parseLocals(raw.locals),
+    elided
   };
 }
 
@@ -221,24 +236,52 @@ function parseTasks(value: unknown): ITask[] {
   return out;
 }
 
-function parseThread(value: unknown): IThread {
+/** A thread's fields when it gives them; else `base`'s (a thread it is like). */
+function parseThread(value: unknown, base: IThread | null = null): IThread {
   const raw = isRecord(value) ? value : {};
+  const flag = (name: string, fallback: boolean): boolean =>
+    name in raw ? raw[name] === true : fallback;
+  const given = (name: string): boolean => !base || name in raw;
+  const verdict = VERDICTS.find(v => v === raw.verdict) ?? '';
   return {
     ident: num(raw.ident),
     name: str(raw.name, '?'),
     native_id: intOrNull(raw.native_id),
-    daemon: raw.daemon === true,
-    is_main: raw.is_main === true,
-    runs_cell: raw.runs_cell === true,
-    service: raw.service === true,
-    state: str(raw.state, 'unknown'),
-    frames: Array.isArray(raw.frames) ? raw.frames.map(parseFrame) : [],
-    tasks: parseTasks(raw.tasks),
-    verdict: VERDICTS.find(v => v === raw.verdict) ?? '',
-    still_since: intOrNull(raw.still_since),
-    changed: str(raw.changed),
-    held_by: str(raw.held_by)
+    daemon: flag('daemon', base?.daemon ?? false),
+    is_main: flag('is_main', base?.is_main ?? false),
+    runs_cell: flag('runs_cell', base?.runs_cell ?? false),
+    service: flag('service', base?.service ?? false),
+    state: given('state') ? str(raw.state, 'running') : base!.state,
+    frames: !given('frames')
+      ? base!.frames
+      : Array.isArray(raw.frames)
+        ? raw.frames.map(parseFrame)
+        : [],
+    tasks: given('tasks') ? parseTasks(raw.tasks) : base!.tasks,
+    verdict: given('verdict') ? verdict : base!.verdict,
+    still_since: given('still_since')
+      ? intOrNull(raw.still_since)
+      : base!.still_since,
+    changed: given('changed') ? str(raw.changed) : base!.changed,
+    held_by: given('held_by') ? str(raw.held_by) : base!.held_by
   };
+}
+
+/** The threads; one `like` an earlier one takes what it leaves out from it. */
+function parseThreads(value: unknown): IThread[] {
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  const out: IThread[] = [];
+  value.forEach((item: unknown, index) => {
+    const like = isRecord(item) ? item.like : undefined;
+    const base =
+      typeof like === 'number' && Number.isInteger(like) && like >= 0
+        ? (out[like] ?? null)
+        : null;
+    out.push(parseThread(item, like !== undefined && index > 0 ? base : null));
+  });
+  return out;
 }
 
 /**
@@ -252,20 +295,19 @@ export function parseSnapshot(value: unknown): ISnapshot {
       'The server answered with something that is not a stack snapshot.'
     );
   }
-  const threads = Array.isArray(value.threads)
-    ? value.threads.map(parseThread)
-    : [];
+  const threads = parseThreads(value.threads);
   return {
     format: SNAPSHOT_FORMAT,
     version: num(value.version, 1),
     time: num(value.time),
     pid: num(value.pid),
-    trigger: str(value.trigger, 'request'),
+    trigger: str(value.trigger, 'magic'),
     kind: value.kind === 'raw' ? 'raw' : 'rich',
     cell_thread: intOrNull(value.cell_thread),
     freeze_seconds: num(value.freeze_seconds),
     note: str(value.note),
     cell_started: intOrNull(value.cell_started),
+    trimmed: value.trimmed === true,
     threads
   };
 }
@@ -467,7 +509,8 @@ function framesKey(frames: IFrame[]): unknown[] {
     f.kind,
     f.repeat,
     f.span,
-    f.locals ?? null
+    f.locals ?? null,
+    f.elided
   ]);
 }
 
@@ -743,8 +786,8 @@ export function rows(
   const folds = new Map<number, IFrame[]>();
   const last = stack.frames.length - 1;
   stack.frames.forEach((frame, index) => {
-    if (frame.kind === 'machinery' && !showInternals) {
-      const count = 1 + frame.repeat * frame.span;
+    if (frame.elided > 0 || (frame.kind === 'machinery' && !showInternals)) {
+      const count = frame.elided || 1 + frame.repeat * frame.span;
       const previous = out[out.length - 1];
       if (previous && previous.type === 'hidden') {
         previous.count += count;

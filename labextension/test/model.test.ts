@@ -2,6 +2,8 @@
  * Unit tests of the pure helpers in src/model.ts: `npm test` (node's test runner).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 
 import {
@@ -131,7 +133,8 @@ test('parseSnapshot tolerates unknown fields and fills defaults', () => {
   });
   assert.equal(snapshot.kind, 'rich');
   assert.equal(snapshot.cell_thread, null);
-  assert.equal(snapshot.threads[0].state, 'unknown');
+  // The default of Python's reader: the compact form leaves "running" out.
+  assert.equal(snapshot.threads[0].state, 'running');
   assert.deepEqual(snapshot.threads[0].frames, []);
   const full = parseSnapshot(SNAPSHOT);
   assert.equal(full.threads.length, 3);
@@ -858,4 +861,45 @@ test('the verdict reads as the kernel says it, and older snapshots say nothing',
     '2 h 5 min',
     '7 d 0 h'
   ]);
+});
+
+// The form a notebook keeps, as the kernel writes it (tests/fixtures, which
+// tests/unit/test_saved_form.py reads too): the same snapshot as its full form.
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'tests', 'fixtures');
+
+function fixture(name: string): unknown {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8'));
+}
+
+test('the compact form a notebook keeps reads as the full form', () => {
+  const saved = parseSnapshot(fixture('saved-snapshot.json'));
+  const full = parseSnapshot(fixture('saved-snapshot.expanded.json'));
+  assert.deepEqual(saved, full);
+  assert.equal(saved.trimmed, true);
+  assert.deepEqual(
+    saved.threads.slice(1, 4).map(t => t.daemon),
+    [true, true, false]
+  );
+  assert.deepEqual(saved.threads[3].frames, saved.threads[1].frames);
+  assert.equal(renderText(saved, false), renderText(full, false));
+});
+
+test('the kernel frames a saved snapshot left out are a count, shown or not', () => {
+  const saved = parseSnapshot(fixture('saved-snapshot.json'));
+  for (const showInternals of [false, true]) {
+    const first = rows(saved.threads[0], showInternals)[0];
+    assert.equal(first.type, 'hidden');
+    assert.equal(first.type === 'hidden' && first.count, 2);
+  }
+});
+
+test('a thread like no earlier one is read as it stands', () => {
+  const data = fixture('saved-snapshot.json') as {
+    threads: Record<string, unknown>[];
+  };
+  data.threads[2] = { ident: 9, name: 'stray', like: 5 };
+  const thread = parseSnapshot(data).threads[2];
+  assert.equal(thread.name, 'stray');
+  assert.deepEqual(thread.frames, []);
+  assert.equal(thread.state, 'running');
 });

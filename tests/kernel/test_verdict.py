@@ -10,6 +10,7 @@ import pytest
 
 from harness import Kernel
 from ipysigtrace.render import MIME_TYPE
+from ipysigtrace.snapshot import StackSnapshot
 
 pytestmark = pytest.mark.kernel
 
@@ -20,7 +21,8 @@ def dumped(kernel: Kernel, msg_id: str) -> tuple[dict[str, Any], str]:
     """Signal the kernel; the snapshot and the text of the dump that appears under the cell."""
     kernel.signal()
     data = kernel.wait_for_display(msg_id, timeout=30)
-    snapshot: dict[str, Any] = data[MIME_TYPE]["snapshot"]
+    # The bundle carries the compact form; read it as the full one.
+    snapshot = StackSnapshot.from_dict(data[MIME_TYPE]["snapshot"]).to_dict()
     return snapshot, data["text/plain"]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness import Kernel
 from ipysigtrace.render import MIME_TYPE
+from ipysigtrace.snapshot import StackSnapshot
 
 pytestmark = pytest.mark.kernel
 
@@ -21,6 +22,11 @@ buffer = ctypes.create_string_buffer(1)
 """
 
 
+def saved(data: dict) -> StackSnapshot:
+    """The snapshot a display bundle carries (its compact form), read."""
+    return StackSnapshot.from_dict(data[MIME_TYPE]["snapshot"])
+
+
 def test_a_cell_blocked_in_libc_read_is_waiting_not_running(loaded: Kernel) -> None:
     code = LIBC_READ + "print('READING', flush=True)\nlibc.read(read_end, buffer, 1)"
     msg_id = loaded.submit(code)
@@ -30,10 +36,10 @@ def test_a_cell_blocked_in_libc_read_is_waiting_not_running(loaded: Kernel) -> N
     for _ in range(20):
         loaded.signal(signal.SIGUSR2)
         data = loaded.wait_for_display(msg_id, timeout=30)
-        main = next(t for t in data[MIME_TYPE]["snapshot"]["threads"] if t["runs_cell"])
-        if main["state"].startswith("waiting for I/O"):
+        main = next(t for t in saved(data).threads if t.runs_cell)
+        if main.state.startswith("waiting for I/O"):
             break
-    assert main["state"].startswith("waiting for I/O"), main["state"]
+    assert main.state.startswith("waiting for I/O"), main.state
     assert "runs the cell: waiting for I/O" in data["text/plain"]
     loaded.interrupt_and_check(msg_id)
 
@@ -61,8 +67,8 @@ def test_an_event_loop_thread_that_user_code_started_is_shown(loaded: Kernel) ->
     )
     loaded.execute(setup)
     (data,) = loaded.execute("%stackdump").displays
-    threads = {t["name"]: t for t in data[MIME_TYPE]["snapshot"]["threads"]}
-    assert not threads["user-loop"]["service"]
+    threads = {t.name: t for t in saved(data).threads}
+    assert not threads["user-loop"].service
     assert "Thread user-loop " in data["text/plain"]
-    assert threads["IOPub"]["service"] and "IOPub" not in data["text/plain"].split("hidden")[0]
+    assert threads["IOPub"].service and "IOPub" not in data["text/plain"].split("hidden")[0]
     loaded.execute("loop.call_soon_threadsafe(loop.stop)")

@@ -1,0 +1,144 @@
+"""The form a notebook keeps (``to_dict(compact=True)`` of ``without_internals``).
+
+``tests/fixtures/saved-snapshot.json`` is that form of the snapshot below, and
+``saved-snapshot.expanded.json`` the full form of the same snapshot: this test and the lab
+extension's node tests (model.test.ts) both read them, so the two readers agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ipysigtrace.render import MIME_TYPE, bundle, text
+from ipysigtrace.render.common import Hidden, ViewOptions, rows
+from ipysigtrace.snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def machinery(function: str, lineno: int = 10) -> FrameRecord:
+    return FrameRecord("/site-packages/ipykernel/kernelbase.py", lineno, function, kind="machinery")
+
+
+def built() -> StackSnapshot:
+    cell = FrameRecord(
+        "/tmp/ipykernel_1/2.py", 3, "nap", "time.sleep(60)", "Cell In[2]", "cell", cell_id="c-1"
+    )
+    wait = FrameRecord(
+        "/usr/lib/python3.11/threading.py", 320, "wait", "waiter.acquire()", "", "library"
+    )
+    run = FrameRecord("/home/me/work.py", 7, "work", "stop.wait()", "", "user")
+    main = ThreadStack(
+        1,
+        "MainThread",
+        100,
+        is_main=True,
+        runs_cell=True,
+        state="sleeping",
+        frames=[machinery("start"), machinery("dispatch", 20), cell],
+        tasks=[TaskStack("Task-1", [machinery("poll")], "Future")],
+        verdict="still",
+        still_since=1764319990.0,
+    )
+    workers = [
+        ThreadStack(
+            10 + i,
+            f"worker-{i}",
+            200 + i,
+            daemon=True,
+            state="waiting on an event",
+            frames=[run, wait],
+            verdict="first",
+        )
+        for i in range(3)
+    ]
+    workers[2].daemon = False  # a field that differs from the thread it is like
+    iopub = ThreadStack(
+        77,
+        "IOPub",
+        300,
+        daemon=True,
+        service=True,
+        state="waiting for I/O",
+        frames=[machinery("run"), wait],
+    )
+    return StackSnapshot(
+        1764320000.5,
+        4242,
+        [main, *workers, iopub],
+        trigger="signal",
+        cell_thread=1,
+        freeze_seconds=0.0004,
+        cell_started=1764319900.0,
+    )
+
+
+def test_the_fixtures_are_what_the_writer_writes() -> None:
+    """If this fails after a deliberate change of the form, write the two files anew."""
+    trimmed = built().without_internals()
+    assert json.loads((FIXTURES / "saved-snapshot.json").read_text()) == trimmed.to_dict(
+        compact=True
+    )
+    assert json.loads((FIXTURES / "saved-snapshot.expanded.json").read_text()) == trimmed.to_dict()
+
+
+def test_the_compact_form_reads_back_as_the_full_one() -> None:
+    saved = StackSnapshot.from_json((FIXTURES / "saved-snapshot.json").read_text())
+    full = StackSnapshot.from_json((FIXTURES / "saved-snapshot.expanded.json").read_text())
+    assert saved == full
+    assert saved.trimmed
+    assert [t.daemon for t in saved.threads[1:4]] == [True, True, False]
+    assert saved.threads[3].frames == saved.threads[1].frames
+
+
+def test_the_kernel_frames_are_counted_not_kept() -> None:
+    snapshot = built()
+    trimmed = snapshot.without_internals()
+    main, iopub = trimmed.threads[0], trimmed.threads[-1]
+    assert [f.elided for f in main.frames] == [2, 0]
+    assert [f.elided for f in main.tasks[0].frames] == [1]
+    assert [f.elided for f in iopub.frames] == [2]  # a kernel thread keeps no frame at all
+    for shown in (False, True):  # a stand-in is a count even when internals are shown
+        row = rows(main.frames, ViewOptions(show_machinery=shown))[0]
+        assert isinstance(row, Hidden) and row.count == 2
+    # The default views read the same from the kept snapshot as from the whole one.
+    assert text.render(trimmed) == text.render(snapshot)
+
+
+def test_the_bundle_keeps_the_compact_form_unless_internals_are_shown() -> None:
+    snapshot = built()
+    kept = bundle(snapshot)[MIME_TYPE]["snapshot"]
+    assert kept == snapshot.without_internals().to_dict(compact=True)
+    everything = bundle(snapshot, ViewOptions(show_machinery=True))[MIME_TYPE]["snapshot"]
+    assert StackSnapshot.from_dict(everything) == snapshot
+
+
+def test_three_hundred_threads_with_one_stack_are_written_once() -> None:
+    snapshot = built()
+    worker = snapshot.threads[1]
+    snapshot.threads = [
+        ThreadStack(
+            1000 + i,
+            f"idle-{i}",
+            5000 + i,
+            daemon=True,
+            state=worker.state,
+            frames=[FrameRecord(**vars(f)) for f in worker.frames],
+        )  # equal, not same
+        for i in range(300)
+    ]
+    data = snapshot.to_dict(compact=True)
+    assert sum("frames" in t for t in data["threads"]) == 1
+    assert StackSnapshot.from_dict(data) == snapshot
+    assert len(json.dumps(data)) < len(json.dumps(snapshot.to_dict())) / 4
+
+
+@pytest.mark.parametrize("like", [0, 1, -1, True, "0", 1.0])
+def test_a_thread_like_no_earlier_one_is_refused(like: object) -> None:
+    data = built().to_dict(compact=True)
+    data["threads"][1]["like"] = like if like not in (0, 1) else like + 1
+    with pytest.raises(ValueError, match=r"threads\[1\]\.like"):
+        StackSnapshot.from_dict(data)
