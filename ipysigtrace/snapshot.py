@@ -69,7 +69,6 @@ with a ValueError that names the field, never a TypeError in a renderer later.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -100,6 +99,12 @@ class FrameRecord:
     context: list[str] | None = None
     context_start: int = 0
     elided: int = 0  # > 0: not a frame, but this many of the kernel's frames left out
+
+    @property
+    def count(self) -> int:
+        """How many frames of the stack this record stands for: folded repeats, or the
+        kernel's frames that a trimmed snapshot left out."""
+        return self.elided or 1 + self.repeat * self.span
 
     @property
     def location(self) -> str:
@@ -144,8 +149,8 @@ class ThreadStack:
 
     @property
     def depth(self) -> int:
-        """Number of frames, counting folded repeats."""
-        return len(self.frames) + sum(f.repeat * f.span for f in self.frames)
+        """Number of frames, counting folded repeats and left-out ones."""
+        return sum(f.count for f in self.frames)
 
     def visible_frames(self, show_machinery: bool = False) -> list[FrameRecord]:
         """The frames a view shows: without the kernel's machinery unless asked for."""
@@ -197,25 +202,20 @@ class StackSnapshot:
             run = 0
             for frame in frames:
                 if frame.kind == "machinery":
-                    run += frame.elided or 1 + frame.repeat * frame.span
+                    run += frame.count
                     continue
                 out += stand_in(run)
                 run = 0
                 out.append(frame)
             return out + stand_in(run)
 
-        def depth(frames: list[FrameRecord]) -> int:
-            return sum(f.elided or 1 + f.repeat * f.span for f in frames)
-
         def task(t: TaskStack) -> TaskStack:
-            frames = stand_in(depth(t.frames)) if t.is_machinery else kept(t.frames)
+            frames = stand_in(sum(f.count for f in t.frames)) if t.is_machinery else kept(t.frames)
             return replace(t, frames=frames)
 
         def thread(t: ThreadStack) -> ThreadStack:
             if t.service:  # its name and state, no frames, tasks or verdict
-                return replace(
-                    t, frames=stand_in(depth(t.frames)), tasks=[], verdict="", still_since=None
-                )
+                return replace(t, frames=stand_in(t.depth), tasks=[], verdict="", still_since=None)
             return replace(t, frames=kept(t.frames), tasks=[task(x) for x in t.tasks])
 
         return replace(self, threads=[thread(t) for t in self.threads], trimmed=True)
@@ -290,10 +290,6 @@ _NAMES = {
     cls: tuple(f.name for f in fields(cls))
     for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot)
 }
-_DEFAULTS = {
-    cls: {f.name: f.default for f in fields(cls) if f.default is not dataclasses.MISSING}
-    for cls in _NAMES
-}
 # What a record that stands for left-out frames leaves out (``elided`` says how many).
 _STAND_IN = FrameRecord("", 0, "", kind="machinery")
 _STAND_IN_FIELDS = {name: getattr(_STAND_IN, name) for name in _NAMES[FrameRecord]}
@@ -310,7 +306,7 @@ class _Compact(_Plain):
 
     @staticmethod
     def fields(record: Any) -> dict[str, Any]:
-        defaults = _DEFAULTS[type(record)]
+        defaults = _DEFAULTS[type(record)]  # what the reader fills in for a field left out
         if isinstance(record, FrameRecord) and record.elided:
             defaults = _STAND_IN_FIELDS
         out = {}
@@ -538,6 +534,13 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
         "trimmed": (_bool, False),
     },
+}
+
+
+# The defaults the reader fills in, which the compact writer therefore leaves out.
+_DEFAULTS = {
+    cls: {name: default for name, (_, default) in checks.items() if default is not REQUIRED}
+    for cls, checks in _FIELDS.items()
 }
 
 

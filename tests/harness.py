@@ -153,6 +153,17 @@ class Kernel:
         """The data of the next display_data for this request."""
         return self.wait_for(msg_id, "display_data", timeout)["content"]["data"]
 
+    def dump_showing(self, msg_id: str, *shows: str, timeout: float = 60) -> dict[str, Any]:
+        """Signal until a dump under this request shows each of ``shows`` in its text; that
+        display's content. Each dump is read before the next signal, so none is left over."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.signal()
+            content: dict[str, Any] = self.wait_for(msg_id, "display_data", 30)["content"]
+            if all(text in content["data"]["text/plain"] for text in shows):
+                return content
+            assert time.monotonic() < deadline, f"no dump showed {shows!r}"
+
     def until(
         self, msg_id: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
     ) -> list[dict[str, Any]]:

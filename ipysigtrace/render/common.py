@@ -85,11 +85,10 @@ def rows(frames: list[FrameRecord], options: ViewOptions) -> list[FrameRecord | 
     pending: list[tuple[int, Fold]] = []  # (frames left in the group, its fold)
     for frame in frames:
         if frame.elided or (frame.kind == "machinery" and not options.show_machinery):
-            count = frame.elided or 1 + frame.repeat * frame.span
             if out and isinstance(out[-1], Hidden):
-                out[-1].count += count
+                out[-1].count += frame.count
             else:
-                out.append(Hidden(count))
+                out.append(Hidden(frame.count))
         else:
             out.append(frame)
         if frame.repeat:

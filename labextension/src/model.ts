@@ -239,18 +239,16 @@ function parseTasks(value: unknown): ITask[] {
 /** A thread's fields when it gives them; else `base`'s (a thread it is like). */
 function parseThread(value: unknown, base: IThread | null = null): IThread {
   const raw = isRecord(value) ? value : {};
-  const flag = (name: string, fallback: boolean): boolean =>
-    name in raw ? raw[name] === true : fallback;
   const given = (name: string): boolean => !base || name in raw;
   const verdict = VERDICTS.find(v => v === raw.verdict) ?? '';
   return {
     ident: num(raw.ident),
     name: str(raw.name, '?'),
     native_id: intOrNull(raw.native_id),
-    daemon: flag('daemon', base?.daemon ?? false),
-    is_main: flag('is_main', base?.is_main ?? false),
-    runs_cell: flag('runs_cell', base?.runs_cell ?? false),
-    service: flag('service', base?.service ?? false),
+    daemon: given('daemon') ? raw.daemon === true : base!.daemon,
+    is_main: given('is_main') ? raw.is_main === true : base!.is_main,
+    runs_cell: given('runs_cell') ? raw.runs_cell === true : base!.runs_cell,
+    service: given('service') ? raw.service === true : base!.service,
     state: given('state') ? str(raw.state, 'running') : base!.state,
     frames: !given('frames')
       ? base!.frames
@@ -273,14 +271,12 @@ function parseThreads(value: unknown): IThread[] {
     return [];
   }
   const out: IThread[] = [];
-  value.forEach((item: unknown, index) => {
+  for (const item of value) {
+    // Only an earlier thread is there to be like: out holds those so far.
     const like = isRecord(item) ? item.like : undefined;
-    const base =
-      typeof like === 'number' && Number.isInteger(like) && like >= 0
-        ? (out[like] ?? null)
-        : null;
-    out.push(parseThread(item, like !== undefined && index > 0 ? base : null));
-  });
+    const base = Number.isInteger(like) ? (out[like as number] ?? null) : null;
+    out.push(parseThread(item, base));
+  }
   return out;
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -17,18 +16,12 @@ def dump_of_hang(kernel: Kernel, code: str, *reached: str) -> tuple[str, str, st
     """Run a hanging cell; signal until its dump shows every one of ``reached`` (the cell
     has got to its hang: pass the frames the test then asserts, since a dump taken a moment
     earlier shows a thread before its wait, or a task not yet started at its ``def`` line);
-    return (text, html, msg_id) of that dump. Each signal's dump is read before the next is
-    sent, so every dump under the cell is accounted for."""
+    return (text, html, msg_id) of that dump."""
     msg_id = kernel.submit(code)
     kernel.wait_for(msg_id, "execute_input")
     kernel.wait_until_cell_runs()  # before that, a dump counts as made while idle
-    deadline = time.monotonic() + 60
-    while True:
-        kernel.signal()
-        data = kernel.wait_for_display(msg_id, timeout=30)
-        if all(text in data["text/plain"] for text in reached):
-            return data["text/plain"], data["text/html"], msg_id
-        assert time.monotonic() < deadline, f"the cell never reached {reached!r}"
+    data = kernel.dump_showing(msg_id, *reached)["data"]
+    return data["text/plain"], data["text/html"], msg_id
 
 
 RICH = [h for h in HANGS if not h.raw]

@@ -32,20 +32,10 @@ def saved_bytes(content: dict[str, Any]) -> int:
     return len(nbformat.writes(notebook).encode()) - before
 
 
-def dump_showing(kernel: Kernel, msg_id: str, *shows: str) -> dict[str, Any]:
-    """Signal until a dump's text shows each of ``shows``; that display's content."""
-    kernel.wait_until_cell_runs()
-    for _ in range(50):
-        kernel.signal()
-        content: dict[str, Any] = kernel.wait_for(msg_id, "display_data", timeout=30)["content"]
-        if all(text in content["data"]["text/plain"] for text in shows):
-            return content
-    raise AssertionError(f"no dump showed {shows}")
-
-
 def test_a_simple_dump_is_small_in_the_notebook(loaded: Kernel) -> None:
     msg_id = loaded.submit("import time\ndef nap():\n    time.sleep(10**6)\nnap()")
-    content = dump_showing(loaded, msg_id, "line 3, in nap")
+    loaded.wait_until_cell_runs()
+    content = loaded.dump_showing(msg_id, "line 3, in nap")
     size = saved_bytes(content)
     assert size <= SIMPLE_BUDGET, f"{size:,} bytes"
     # The views still have what they show: the cell's frames, every thread, the hidden count.
@@ -66,7 +56,8 @@ def test_three_hundred_idle_threads_are_small_in_the_notebook(loaded: Kernel) ->
         " for i in range(300)]\nfor t in idle:\n    t.start()"
     )
     msg_id = loaded.submit("import time\ntime.sleep(10**6)")
-    content = dump_showing(loaded, msg_id, "300 threads idle-0 … idle-299: waiting on an event")
+    loaded.wait_until_cell_runs()
+    content = loaded.dump_showing(msg_id, "300 threads idle-0 … idle-299: waiting on an event")
     size = saved_bytes(content)
     assert size <= CROWD_BUDGET, f"{size:,} bytes"
     snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
