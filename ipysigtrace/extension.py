@@ -35,6 +35,7 @@ from .live import SHORTEST_WATCHDOG, Clock, live_header, parse_duration
 from .magics import StackDumpMagics
 from .nudge import HANDLER_CODE as NUDGE_CODE
 from .nudge import Nudger
+from .procinfo import child_processes
 from .profile import Profile
 from .profiling import Profiling, check_request
 from .rawdump import RawDumpWriter
@@ -334,6 +335,8 @@ class Extension:
             in_handler=self.trigger.threads_in_handler if self.trigger else None,
         )
         snapshot.cell_started = cell.started if cell else None
+        threads = [t.native_id for t in snapshot.threads if t.native_id is not None]
+        snapshot.processes = child_processes(snapshot.pid, threads)
         self.memory.judge(snapshot)
         if not (with_locals or user_reprs):
             without_locals(snapshot)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from .capture import KERNEL_MODULES
-from .procinfo import catches, signal_thread
+from .procinfo import catches, child_processes, signal_thread
 from .runtime import kernel_file, open_private, read_identity
 from .signals import SignalChoiceError, SignalNumber, parse_signal
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack, natural_key
@@ -118,7 +118,7 @@ def collect(
     signal (/proc says so). The signal goes to the kernel's watcher thread when the
     identity names it (never to the cell's thread), else to the process itself, never to
     its group. The raw file's path is made here from the PID, never read from the kernel.
-    ``source`` is passed to ``parse``.
+    ``source`` is passed to ``parse``. The kernel's child processes are listed from /proc.
     """
     identity = read_identity(runtime_dir, pid)
     if identity is None:
@@ -142,7 +142,11 @@ def collect(
             now = os.path.getsize(path)
             if now and now == size:  # faulthandler has finished writing
                 text = read_and_clear(path)
-                return None if text is None else parse(text, pid, source=source)
+                if text is None:
+                    return None
+                snapshot = parse(text, pid, source=source)
+                snapshot.processes = child_processes(pid)  # read here: the kernel is stuck
+                return snapshot
             size = now
     except (ProcessLookupError, FileNotFoundError):  # the kernel ended or unloaded meanwhile
         return None

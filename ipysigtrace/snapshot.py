@@ -53,6 +53,9 @@ when nobody judged (older snapshots, raw dumps). ``cell_started`` of the snapsho
 running cell started (seconds since the epoch), null when no cell runs or it is not known.
 ``held_by`` of a thread waiting for an RLock: the thread that holds it, "worker-1 (ident
 1398)", when that is known without running user code (``capture.rlock_owner``); else "".
+``processes`` of the snapshot: the process's descendants (its workers, and theirs), each
+``{"pid", "parent", "command", "note"}``: listed by PID and command line, their own stacks
+not captured; absent when there are none.
 The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
 the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
 (frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
@@ -160,6 +163,16 @@ class ThreadStack:
 
 
 @dataclass
+class ProcessRecord:
+    """A process that the snapshot's process started (or one of those did): a worker."""
+
+    pid: int
+    parent: int
+    command: str = ""  # its command line, arguments joined by spaces, cut at MAX_COMMAND
+    note: str = ""  # what else is known: "ended, not yet reaped"
+
+
+@dataclass
 class StackSnapshot:
     """Every thread's stack at one moment."""
 
@@ -173,6 +186,7 @@ class StackSnapshot:
     note: str = ""
     cell_started: float | None = None
     trimmed: bool = False  # the kernel's own frames were left out (``without_internals``)
+    processes: list[ProcessRecord] = field(default_factory=list)  # its child processes
 
     def to_dict(self, compact: bool = False) -> dict[str, Any]:
         """The versioned JSON-ready form; ``compact``: the form a notebook keeps (above)."""
@@ -283,12 +297,13 @@ class _Plain:
     def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
         data = self.fields(snapshot)
         data["threads"] = [self.stack(thread) for thread in snapshot.threads]
+        data["processes"] = [self.fields(p) for p in snapshot.processes]
         return data
 
 
 _NAMES = {
     cls: tuple(f.name for f in fields(cls))
-    for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot)
+    for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot, ProcessRecord)
 }
 # What a record that stands for left-out frames leaves out (``elided`` says how many).
 _STAND_IN = FrameRecord("", 0, "", kind="machinery")
@@ -356,6 +371,8 @@ class _Compact(_Plain):
                         written[name] = value
             threads.append(written)
         data["threads"] = threads
+        if snapshot.processes:
+            data["processes"] = [self.fields(p) for p in snapshot.processes]
         return data
 
 
@@ -522,6 +539,12 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "changed": (_str, ""),
         "held_by": (_str, ""),
     },
+    ProcessRecord: {
+        "pid": (_int, REQUIRED),
+        "parent": (_int, REQUIRED),
+        "command": (_str, ""),
+        "note": (_str, ""),
+    },
     StackSnapshot: {
         "time": (_seconds(_LATEST_TIME), REQUIRED),
         "pid": (_int, REQUIRED),
@@ -533,6 +556,7 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "note": (_str, ""),
         "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
         "trimmed": (_bool, False),
+        "processes": (_list(_record(ProcessRecord)), []),
     },
 }
 

@@ -20,11 +20,9 @@ time. Reading /proc never blocks. Where /proc or libc is missing the frames' gue
 
 from __future__ import annotations
 
-import ctypes
-import os
 import platform
-from typing import Any
 
+from .procinfo import read_held
 from .snapshot import FrameRecord
 
 # (file suffix or '', function, words in the source line) -> state, from the innermost
@@ -110,37 +108,10 @@ _WCHAN_WORDS = (
 )
 
 
-def _libc_reader() -> tuple[Any, Any, Any] | None:
-    try:
-        libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
-        open_, read, close = libc.open, libc.read, libc.close
-    except (OSError, AttributeError):
-        return None
-    open_.argtypes, open_.restype = [ctypes.c_char_p, ctypes.c_int], ctypes.c_int
-    read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
-    read.restype = ctypes.c_ssize_t
-    close.argtypes, close.restype = [ctypes.c_int], ctypes.c_int
-    return open_, read, close
-
-
-_LIBC = _libc_reader() if os.path.isdir("/proc/self/task") else None
-_O_RDONLY_CLOEXEC = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-
-
 def _read_proc(tid: int, name: str) -> str:
     """``/proc/self/task/<tid>/<name>`` (its first 511 bytes), '' if unreadable."""
-    if _LIBC is None:
-        return ""
-    open_, read, close = _LIBC
-    fd = open_(f"/proc/self/task/{int(tid)}/{name}".encode(), _O_RDONLY_CLOEXEC)
-    if fd < 0:
-        return ""
-    try:
-        buffer = ctypes.create_string_buffer(512)
-        count = read(fd, buffer, 511)
-        return buffer.raw[: max(count, 0)].decode("ascii", "replace")
-    finally:
-        close(fd)
+    data = read_held(f"/proc/self/task/{int(tid)}/{name}")
+    return data.decode("ascii", "replace") if data else ""
 
 
 def os_state(tid: int) -> tuple[str, str, bool | None] | None:

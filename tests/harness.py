@@ -137,15 +137,33 @@ class Kernel:
 
     def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
         """Until the request's output has printed ``text`` (a marker the cell prints)."""
+        self._printed(msg_id, lambda seen: True if text in seen else None, timeout)
+
+    def printed_line(self, msg_id: str, prefix: str, timeout: float = 30) -> str:
+        """The rest of the first whole line the request printed that starts with ``prefix``."""
+
+        def line(seen: str) -> str | None:
+            for printed in seen.splitlines(keepends=True):
+                if printed.startswith(prefix) and printed.endswith("\n"):
+                    return printed[len(prefix) :].rstrip("\n")
+            return None
+
+        found: str = self._printed(msg_id, line, timeout)
+        return found
+
+    def _printed(self, msg_id: str, found: Callable[[str], Any], timeout: float) -> Any:
+        """Read the request's output until ``found`` of what it printed is not None; that.
+        The messages read stay in the inbox for later waits."""
         deadline = time.monotonic() + timeout
         skipped: list[dict[str, Any]] = []
         seen = ""
         try:
-            while text not in seen:
+            while (result := found(seen)) is None:
                 message = self._next(msg_id, deadline)
                 skipped.append(message)
                 if message["msg_type"] == "stream":
                     seen += message["content"]["text"]
+            return result
         finally:
             self._inbox[msg_id][:0] = skipped
 

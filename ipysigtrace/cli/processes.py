@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
+
+from ..procinfo import command_args, is_zombie, stat_fields
 
 MAX_ANCESTORS = 64  # how far up the parent chain a worker's kernel is looked for
 
@@ -23,13 +24,7 @@ def runtime_dir() -> str:
 
 def process_args(pid: int) -> list[str] | None:
     """A process's command line, or None (gone, a zombie, or not ours to read)."""
-    try:
-        data = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
-    except OSError:
-        return None
-    if not data:
-        return None
-    return data.decode(errors="replace").rstrip("\0").split("\0")
+    return command_args(pid)
 
 
 def connection_arg(args: list[str]) -> str | None:
@@ -77,22 +72,15 @@ def connection_file_of(pid: int, args: list[str] | None = None) -> str | None:
 
 def parent_of(pid: int) -> int | None:
     """The PID of a process's parent, or None."""
-    try:
-        stat_line = Path(f"/proc/{int(pid)}/stat").read_text(errors="replace")
-    except OSError:
-        return None
-    # "pid (name) state ppid ...": the name may hold spaces and parentheses.
-    fields = stat_line.rpartition(")")[2].split()
-    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+    fields = stat_fields(pid)
+    return int(fields[1]) if fields and len(fields) > 1 and fields[1].isdigit() else None
 
 
 def has_ended(pid: int) -> bool:
     """True for a process that has exited but is still listed: a zombie (Linux)."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    except OSError:
+    if stat_fields(pid) is None:
         return not os.path.exists(f"/proc/{pid}")
-    return stat_line.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
+    return is_zombie(pid)
 
 
 def my_processes() -> Iterator[int]:

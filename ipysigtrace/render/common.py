@@ -13,7 +13,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ..snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
+from ..snapshot import (
+    FrameRecord,
+    ProcessRecord,
+    StackSnapshot,
+    TaskStack,
+    ThreadStack,
+    natural_key,
+)
 from ..threadstate import SYNC_WAITS, state_group
 
 # What ``printable`` escapes:
@@ -325,3 +332,17 @@ def hidden_threads_text(hidden: list[ThreadStack]) -> str:
     names = ", ".join(t.name for t in hidden)
     noun = "thread" if len(hidden) == 1 else "threads"
     return f"{len(hidden)} kernel {noun} hidden ({names}); --all shows them"
+
+
+def processes_heading(processes: list[ProcessRecord]) -> str:
+    """'2 child processes, listed; their stacks are not in this dump'."""
+    noun = "child process" if len(processes) == 1 else "child processes"
+    return f"{len(processes)} {noun} (their own stacks are not in this dump)"
+
+
+def process_text(process: ProcessRecord, kernel_pid: int) -> str:
+    """'pid 4243: /usr/bin/python3 -c ...' (with its parent when that is not the kernel)."""
+    parent = "" if process.parent == kernel_pid else f" (child of {process.parent})"
+    command = process.command or "(no command line)"
+    note = f"; {process.note}" if process.note else ""
+    return f"pid {process.pid}{parent}: {command}{note}"

@@ -31,6 +31,8 @@ from .common import (
     innermost_user_frame,
     members_text,
     printable,
+    process_text,
+    processes_heading,
     rows,
     section_heading,
     sections,
@@ -83,6 +85,8 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
         parts.append(_section(section, options, snapshot.time))
     if hidden:
         parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
+    if snapshot.processes:
+        parts.append(_processes(snapshot))
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -97,6 +101,17 @@ def _members(names: list[str], noun: str) -> str:
     return (
         f'<details{attr} style="{_MUTED} margin-left: 1em;">'
         f"<summary>{len(names):,} {noun}</summary>{listed}</details>"
+    )
+
+
+def _processes(snapshot: StackSnapshot) -> str:
+    """The kernel's child processes: a list under the threads, closed when long."""
+    items = "".join(f"<li>{escape(process_text(p, snapshot.pid))}</li>" for p in snapshot.processes)
+    attr = " open" if len(snapshot.processes) <= _MEMBERS_OPEN else ""
+    return (
+        f'<details class="ipysigtrace-processes"{attr} style="margin-top: 0.5em;">'
+        f"<summary>{escape(processes_heading(snapshot.processes))}</summary>"
+        f'<ul style="margin: 0.2em 0;">{items}</ul></details>'
     )
 
 

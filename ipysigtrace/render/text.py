@@ -20,6 +20,8 @@ from .common import (
     hidden_threads_text,
     members_text,
     printable,
+    process_text,
+    processes_heading,
     rows,
     section_heading,
     sections,
@@ -82,6 +84,10 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
     if hidden:
         out.append("")
         out.append(style(DIM, printable(f"({hidden_threads_text(hidden)})")))
+    if snapshot.processes:
+        out.append("")
+        out.append(style(BOLD, printable(processes_heading(snapshot.processes))))
+        out += (f"  {printable(process_text(p, snapshot.pid))}" for p in snapshot.processes)
     return "\n".join(out) + "\n"
 
 

@@ -92,6 +92,14 @@ export interface IThread {
   held_by: string;
 }
 
+/** A process the kernel started (or one of those did): a worker, listed only. */
+export interface IProcess {
+  pid: number;
+  parent: number;
+  command: string;
+  note: string;
+}
+
 export interface ISnapshot {
   format: string;
   version: number;
@@ -108,6 +116,8 @@ export interface ISnapshot {
   /** The kernel's own frames were left out (a saved output). */
   trimmed: boolean;
   threads: IThread[];
+  /** The kernel's descendants, by PID and command line (their stacks not captured). */
+  processes: IProcess[];
 }
 
 /** What `POST .../dump` answers. */
@@ -304,7 +314,15 @@ export function parseSnapshot(value: unknown): ISnapshot {
     note: str(value.note),
     cell_started: intOrNull(value.cell_started),
     trimmed: value.trimmed === true,
-    threads
+    threads,
+    processes: Array.isArray(value.processes)
+      ? value.processes.filter(isRecord).map(p => ({
+          pid: num(p.pid),
+          parent: num(p.parent),
+          command: str(p.command),
+          note: str(p.note)
+        }))
+      : []
   };
 }
 
@@ -769,6 +787,21 @@ export function hiddenThreadsText(hidden: IThread[]): string {
   return `${plural(hidden.length, 'kernel thread')} hidden (${names})`;
 }
 
+/** "2 child processes (their own stacks are not in this dump)". */
+export function processesHeading(processes: IProcess[]): string {
+  const noun = processes.length === 1 ? 'child process' : 'child processes';
+  return `${processes.length} ${noun} (their own stacks are not in this dump)`;
+}
+
+/** "pid 4243: python -c ..." (with its parent when that is not the kernel). */
+export function processText(process: IProcess, kernelPid: number): string {
+  const parent =
+    process.parent === kernelPid ? '' : ` (child of ${process.parent})`;
+  const command = process.command || '(no command line)';
+  const note = process.note ? `; ${process.note}` : '';
+  return `pid ${process.pid}${parent}: ${command}${note}`;
+}
+
 /**
  * A thread's or a task's frames as rows: runs of hidden machinery frames
  * become one count, and a folded repeat becomes a line after the last frame of
@@ -944,6 +977,13 @@ export function renderText(
   if (hidden.length) {
     out.push('');
     out.push(`(${hiddenThreadsText(hidden)})`);
+  }
+  if (snapshot.processes.length) {
+    out.push('');
+    out.push(processesHeading(snapshot.processes));
+    for (const process of snapshot.processes) {
+      out.push(`  ${processText(process, snapshot.pid)}`);
+    }
   }
   return out.join('\n') + '\n';
 }

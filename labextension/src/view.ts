@@ -11,6 +11,8 @@ import {
   frameTitle,
   hiddenTasksText,
   hiddenThreadsText,
+  processText,
+  processesHeading,
   IFrame,
   ILocal,
   innermostUserFrame,
@@ -67,6 +69,19 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 
 /** A group of more members than this lists them closed. */
 const MEMBERS_OPEN = 10;
+
+/** The kernel's child processes, listed under its threads (closed when many). */
+function renderProcesses(snapshot: ISnapshot): HTMLElement {
+  const details = el('details', 'jp-ipysigtrace-processes');
+  details.open = snapshot.processes.length <= 10;
+  details.append(el('summary', '', processesHeading(snapshot.processes)));
+  const list = el('ul', '');
+  for (const process of snapshot.processes) {
+    list.append(el('li', '', processText(process, snapshot.pid)));
+  }
+  details.append(list);
+  return details;
+}
 
 /** The members of a group: "300 threads" over their names, closed when many. */
 function membersList(names: string[], noun: string): HTMLElement {
@@ -178,6 +193,9 @@ export class ThreadsRenderer {
       out.push(
         el('div', 'jp-ipysigtrace-empty', 'The snapshot has no threads.')
       );
+    }
+    if (snapshot.processes.length) {
+      out.push(renderProcesses(snapshot));
     }
     return out;
   }

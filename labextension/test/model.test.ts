@@ -903,3 +903,32 @@ test('a thread like no earlier one is read as it stands', () => {
   assert.deepEqual(thread.frames, []);
   assert.equal(thread.state, 'running');
 });
+
+test('child processes are read and listed after the threads, as Python lists them', () => {
+  const snapshot = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    version: 1,
+    time: 1,
+    pid: 4242,
+    processes: [
+      { pid: 4243, parent: 4242, command: 'python -c <b>x</b>' },
+      { pid: 4250, parent: 4243, note: 'ended, not yet reaped by its parent' },
+      'not a process'
+    ]
+  });
+  assert.deepEqual(
+    snapshot.processes.map(p => p.pid),
+    [4243, 4250]
+  );
+  const lines = renderText(snapshot, false).split('\n');
+  assert.deepEqual(lines.slice(-4), [
+    '2 child processes (their own stacks are not in this dump)',
+    '  pid 4243: python -c <b>x</b>',
+    '  pid 4250 (child of 4243): (no command line); ended, not yet reaped by its parent',
+    ''
+  ]);
+  assert.deepEqual(
+    parseSnapshot({ format: 'ipysigtrace.snapshot' }).processes,
+    []
+  );
+});

@@ -14,7 +14,13 @@ import pytest
 
 from ipysigtrace.render import MIME_TYPE, bundle, text
 from ipysigtrace.render.common import Hidden, ViewOptions, rows
-from ipysigtrace.snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
+from ipysigtrace.snapshot import (
+    FrameRecord,
+    ProcessRecord,
+    StackSnapshot,
+    TaskStack,
+    ThreadStack,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -73,6 +79,10 @@ def built() -> StackSnapshot:
         cell_thread=1,
         freeze_seconds=0.0004,
         cell_started=1764319900.0,
+        processes=[
+            ProcessRecord(4243, 4242, "python -m worker"),
+            ProcessRecord(4244, 4243, "", "ended, not yet reaped by its parent"),
+        ],
     )
 
 
