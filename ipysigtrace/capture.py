@@ -295,12 +295,15 @@ def resolve(
     limit: int | None = None,
     reprs: Repr | None = None,
     in_handler: Callable[[], frozenset[int]] | None = None,
+    pid: int | None = None,
 ) -> StackSnapshot:
     """Turn frozen stacks into a snapshot: fold, read source, label, classify.
 
     ``reprs``: call user reprs for locals (on disposable threads); else none is called.
     ``in_handler``: the threads inside our signal handler now (asked after the OS states
     are read): what the OS says of them is the handler's wait, so the frames' guess stays.
+    ``pid``: the stacks are another process's (a worker's, ``children.py``): its threads'
+    states are read from its /proc entries.
     """
     cache: dict[CacheKey, FrameRecord] = {}
     threads = []
@@ -318,7 +321,7 @@ def resolve(
                 record = FrameRecord(**{**record.__dict__, "locals": shown})
             records.append(record)
         if ident == cell_thread:
-            _mark_beneath_cell(records)
+            mark_beneath_cell(records)
         tasks = [
             TaskStack(
                 name,
@@ -330,7 +333,7 @@ def resolve(
         if limit is not None and limit >= 0:
             records = _limit(records, limit)
         guesses[ident] = guess_state(records)
-        state = real_state(guesses[ident], native_id)
+        state = real_state(guesses[ident], native_id, pid)
         held_by = ""
         if state == LOCK_WAIT and spaces:
             owner = rlock_owner(chain, spaces, ident, cache, classifier)
@@ -359,7 +362,7 @@ def resolve(
     threads.sort(key=lambda t: (not t.runs_cell, not t.is_main, t.service, natural_key(t.name)))
     return StackSnapshot(
         time=frozen.time,
-        pid=os.getpid(),
+        pid=os.getpid() if pid is None else pid,
         threads=threads,
         trigger=trigger,
         cell_thread=cell_thread,
@@ -509,8 +512,9 @@ def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool
     return False
 
 
-def _mark_beneath_cell(records: list[FrameRecord]) -> None:
-    """Everything beneath the first cell frame on the cell's thread is the kernel's own."""
+def mark_beneath_cell(records: list[FrameRecord]) -> None:
+    """Everything beneath the first cell frame on the cell's thread is the kernel's own
+    (and in a process forked there: ``children.py``)."""
     first = next((i for i, r in enumerate(records) if r.kind == "cell"), None)
     if first is None:
         return

@@ -23,6 +23,7 @@ from traitlets import Bool, Float, Unicode, default, observe, validate
 from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
+from .children import Children
 from .kernel import (
     CellTracker,
     ControlHandler,
@@ -136,6 +137,7 @@ class Extension:
         os.makedirs(runtime, mode=0o700, exist_ok=True)
         remove_stale(runtime)  # files of kernels that were killed
         self.files = KernelFiles(runtime)
+        self.children = Children(runtime)  # where its workers answer for their stacks
         if self.kernel is not None:
             idle_fd = self.files.open("txt", "the idle-dump file (idle dumps go to stderr only)")
             self.publisher = KernelPublisher(
@@ -337,6 +339,7 @@ class Extension:
         snapshot.cell_started = cell.started if cell else None
         threads = [t.native_id for t in snapshot.threads if t.native_id is not None]
         snapshot.processes = child_processes(snapshot.pid, threads)
+        self.children.ask(snapshot.processes, self.classifier)
         self.memory.judge(snapshot)
         if not (with_locals or user_reprs):
             without_locals(snapshot)
@@ -585,9 +588,11 @@ def load(shell: Any) -> None:
         extension.files.close()
         print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
         return
-    for note in extension.files.notes:
+    extension.children.start()
+    for note in extension.files.notes + extension.children.notes:
         print(f"ipysigtrace: {note}", file=sys.stderr)
     atexit.register(extension.files.close)  # a normal exit; a killed kernel: remove_stale
+    atexit.register(extension.children.stop)
     highlight.prepare_soon()  # pygments off the kernel's start, never on the watcher
     extension.cells.register()
     if config.watchdog:
@@ -622,7 +627,9 @@ def unload(shell: Any) -> None:
     extension.cells.unregister()
     extension.publisher.close()
     extension.files.close()
+    extension.children.stop()
     atexit.unregister(extension.files.close)
+    atexit.unregister(extension.children.stop)
     highlight.settle()
     if extension.config in shell.configurables:
         shell.configurables.remove(extension.config)

@@ -9,6 +9,10 @@ For each kernel process (by PID) ipysigtrace keeps up to three files there:
   PID is an ipysigtrace kernel" from this file, checked against ``/proc``, never from a
   process's command line or from the mere existence of a raw file.
 
+and one directory, ``ipysigtrace-<pid>.children`` (0700), where the kernel's worker
+processes listen for its questions, each on a Unix socket named by its PID
+(``responder.py``).
+
 The directory is not trusted. Another user may own files in it, or plant a FIFO or a
 symlink where ours should go. So a file is created exclusively (``O_EXCL``, never through a
 symlink, never blocking), and its owner, type and mode are checked on the open descriptor;
@@ -36,7 +40,7 @@ KINDS: tuple[Kind, ...] = ("raw", "txt", "json")
 IDENTITY_FORMAT = "ipysigtrace.identity"
 IDENTITY_VERSION = 1
 MAX_IDENTITY = 64 * 1024  # bytes: an identity file larger than this is not ours
-_NAME = re.compile(r"^ipysigtrace-(\d+)\.(raw|txt|json)$")
+_NAME = re.compile(r"^ipysigtrace-(\d+)\.(raw|txt|json|children)$")
 
 
 class RuntimeFileError(OSError):
@@ -46,6 +50,33 @@ class RuntimeFileError(OSError):
 def kernel_file(runtime_dir: str, pid: int, kind: Kind) -> str:
     """The path of one of a kernel's files."""
     return os.path.join(runtime_dir, f"ipysigtrace-{int(pid)}.{kind}")
+
+
+def children_dir(runtime_dir: str, pid: int) -> str:
+    """The directory where a kernel's worker processes listen (``responder.py``)."""
+    return os.path.join(runtime_dir, f"ipysigtrace-{int(pid)}.children")
+
+
+def make_private_dir(path: str) -> None:
+    """Create the directory ``path``, 0700, or raise RuntimeFileError.
+
+    A stale one of ours (its kernel is gone) is removed first; anything else at ``path``
+    is refused, as ``create_private`` does for files.
+    """
+    for attempt in range(2):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if attempt == 0 and _remove_if_stale(path):
+                continue
+            raise RuntimeFileError(f"{path} already exists and is not ours to replace") from None
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise RuntimeFileError(f"{path} was replaced as it was made")
+        if info.st_mode & 0o077:
+            os.chmod(path, 0o700)
+        return
+    raise RuntimeFileError(f"{path} keeps coming back")  # pragma: no cover - a race lost twice
 
 
 def create_private(path: str, append: bool = False) -> int:
@@ -233,6 +264,26 @@ def remove_kernel_files(runtime_dir: str, pid: int) -> None:
     """Remove a kernel's files, those that are regular files of ours; leave anything else."""
     for kind in KINDS:
         _remove_if_ours(kernel_file(runtime_dir, pid, kind))
+    remove_sockets_dir(children_dir(runtime_dir, pid))
+
+
+def remove_sockets_dir(path: str) -> None:
+    """Remove a directory of ours and the sockets of ours in it; leave anything else."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            return
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        entry = os.path.join(path, name)
+        with contextlib.suppress(OSError):
+            found = os.lstat(entry)
+            if stat.S_ISSOCK(found.st_mode) and found.st_uid == os.geteuid():
+                os.unlink(entry)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)  # fails, and leaves it, when something else is in it
 
 
 def remove_stale(runtime_dir: str) -> list[int]:
@@ -289,6 +340,9 @@ def _remove_if_stale(path: str) -> bool:
     pid = int(match.group(1))
     if pid != os.getpid() and not _is_stale(os.path.dirname(path), pid):
         return False
+    if match.group(2) == "children":
+        remove_sockets_dir(path)
+        return not os.path.lexists(path)
     return _remove_if_ours(path)
 
 

@@ -54,8 +54,11 @@ running cell started (seconds since the epoch), null when no cell runs or it is 
 ``held_by`` of a thread waiting for an RLock: the thread that holds it, "worker-1 (ident
 1398)", when that is known without running user code (``capture.rlock_owner``); else "".
 ``processes`` of the snapshot: the process's descendants (its workers, and theirs), each
-``{"pid", "parent", "command", "note"}``: listed by PID and command line, their own stacks
-not captured; absent when there are none.
+``{"pid", "parent", "command", "note", "forked", "threads"}``: by PID and command line;
+``threads``, in the same form as the snapshot's, are the stacks the process sent when
+asked (``responder.py``), empty when it could not answer (``note`` says why); ``forked``:
+it is a fork of its parent that runs no program of its own (its command line is its
+parent's). Absent when there are none.
 The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
 the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
 (frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
@@ -169,7 +172,9 @@ class ProcessRecord:
     pid: int
     parent: int
     command: str = ""  # its command line, arguments joined by spaces, cut at MAX_COMMAND
-    note: str = ""  # what else is known: "ended, not yet reaped"
+    note: str = ""  # what else is known: "ended, not yet reaped"; why it has no stacks
+    forked: bool = False  # a fork of its parent, running no program of its own
+    threads: list[ThreadStack] = field(default_factory=list)  # its stacks, when it answered
 
 
 @dataclass
@@ -232,7 +237,9 @@ class StackSnapshot:
                 return replace(t, frames=stand_in(t.depth), tasks=[], verdict="", still_since=None)
             return replace(t, frames=kept(t.frames), tasks=[task(x) for x in t.tasks])
 
-        return replace(self, threads=[thread(t) for t in self.threads], trimmed=True)
+        processes = [replace(p, threads=[thread(t) for t in p.threads]) for p in self.processes]
+        threads = [thread(t) for t in self.threads]
+        return replace(self, threads=threads, processes=processes, trimmed=True)
 
     def to_json(self, indent: int | None = None) -> str:
         """The versioned JSON text."""
@@ -294,10 +301,18 @@ class _Plain:
             data["tasks"] = [self.stack(task) for task in stack.tasks]
         return data
 
+    def threads(self, threads: list[ThreadStack]) -> list[dict[str, Any]]:
+        return [self.stack(thread) for thread in threads]
+
+    def process(self, process: ProcessRecord) -> dict[str, Any]:
+        data = self.fields(process)
+        data["threads"] = self.threads(process.threads)
+        return data
+
     def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
         data = self.fields(snapshot)
-        data["threads"] = [self.stack(thread) for thread in snapshot.threads]
-        data["processes"] = [self.fields(p) for p in snapshot.processes]
+        data["threads"] = self.threads(snapshot.threads)
+        data["processes"] = [self.process(p) for p in snapshot.processes]
         return data
 
 
@@ -348,11 +363,10 @@ class _Compact(_Plain):
                 del data[name]
         return data
 
-    def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
-        data = self.fields(snapshot)
+    def threads(self, stacks: list[ThreadStack]) -> list[dict[str, Any]]:
         threads: list[dict[str, Any]] = []
         first: dict[tuple[Any, ...], int] = {}  # a stack (frame records) -> its first thread
-        for thread in snapshot.threads:
+        for thread in stacks:
             key = (
                 self.key(thread.frames),
                 tuple((t.name, t.awaiting, self.key(t.frames)) for t in thread.tasks),
@@ -361,7 +375,7 @@ class _Compact(_Plain):
             if like == len(threads) or not thread.frames:
                 threads.append(self.stack(thread))
                 continue
-            base = snapshot.threads[like]
+            base = stacks[like]
             written: dict[str, Any] = {name: getattr(thread, name) for name in _OWN}
             written["like"] = like
             for name in _NAMES[ThreadStack]:
@@ -370,9 +384,19 @@ class _Compact(_Plain):
                     if value != getattr(base, name):
                         written[name] = value
             threads.append(written)
-        data["threads"] = threads
+        return threads
+
+    def process(self, process: ProcessRecord) -> dict[str, Any]:
+        data = self.fields(process)
+        if process.threads:
+            data["threads"] = self.threads(process.threads)
+        return data
+
+    def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
+        data = self.fields(snapshot)
+        data["threads"] = self.threads(snapshot.threads)
         if snapshot.processes:
-            data["processes"] = [self.fields(p) for p in snapshot.processes]
+            data["processes"] = [self.process(p) for p in snapshot.processes]
         return data
 
 
@@ -544,6 +568,8 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "parent": (_int, REQUIRED),
         "command": (_str, ""),
         "note": (_str, ""),
+        "forked": (_bool, False),
+        "threads": (_threads, []),
     },
     StackSnapshot: {
         "time": (_seconds(_LATEST_TIME), REQUIRED),

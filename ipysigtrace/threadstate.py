@@ -108,38 +108,42 @@ _WCHAN_WORDS = (
 )
 
 
-def _read_proc(tid: int, name: str) -> str:
-    """``/proc/self/task/<tid>/<name>`` (its first 511 bytes), '' if unreadable."""
-    data = read_held(f"/proc/self/task/{int(tid)}/{name}")
+def _read_proc(tid: int, name: str, pid: int | None = None) -> str:
+    """``/proc/<pid>/task/<tid>/<name>`` (its first 511 bytes; this process's by
+    default), '' if unreadable."""
+    where = "self" if pid is None else str(int(pid))
+    data = read_held(f"/proc/{where}/task/{int(tid)}/{name}")
     return data.decode("ascii", "replace") if data else ""
 
 
-def os_state(tid: int) -> tuple[str, str, bool | None] | None:
-    """(state letter, wchan, whether a futex wait has no timeout) of a thread, or None."""
-    stat = _read_proc(tid, "stat")
+def os_state(tid: int, pid: int | None = None) -> tuple[str, str, bool | None] | None:
+    """(state letter, wchan, whether a futex wait has no timeout) of a thread of this
+    process (or of process ``pid``), or None."""
+    stat = _read_proc(tid, "stat", pid)
     if ")" not in stat:
         return None
     letter = stat[stat.rindex(")") + 2 : stat.rindex(")") + 3]
     if letter not in ("S", "D"):
         return letter, "", None
-    wchan = _read_proc(tid, "wchan").strip()
+    wchan = _read_proc(tid, "wchan", pid).strip()
     untimed = None
     if "futex" in wchan and _FUTEX is not None:
-        fields = _read_proc(tid, "syscall").split()
+        fields = _read_proc(tid, "syscall", pid).split()
         if len(fields) > 4 and fields[0] == str(_FUTEX):
             untimed = fields[4] == "0x0"
     return letter, wchan, untimed
 
 
-def real_state(guess: str, tid: int | None) -> str:
-    """The frames' guess, corrected with what the OS says about thread ``tid``.
+def real_state(guess: str, tid: int | None, pid: int | None = None) -> str:
+    """The frames' guess, corrected with what the OS says about thread ``tid`` (of this
+    process, or of process ``pid``).
 
     Only a guess of "running" is checked: the other guesses name a wait that the frames
     show, and leaving those threads alone keeps a thousand idle threads cheap.
     """
     if guess != "running" or tid is None:
         return guess
-    found = os_state(tid)
+    found = os_state(tid, pid)
     if found is None:
         return guess
     return combine(guess, *found)

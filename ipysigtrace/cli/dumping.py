@@ -55,6 +55,9 @@ def command_dump(args: argparse.Namespace) -> int:
             full = StackSnapshot.from_dict(data)
         except ValueError as exc:
             raise Failure(BAD_ANSWER, f"the answer is not a stack snapshot: {exc}") from None
+        if target.child is not None:
+            full = child_view(full, target.child)
+            data = full.to_dict()
         if args.json:
             print(json.dumps(data, indent=1), flush=True)  # JSON escapes control characters
         else:
@@ -146,6 +149,30 @@ def verify(target: Target, timeout: float) -> None:
     )
 
 
+def child_view(snapshot: Any, pid: int) -> Any:
+    """A worker's own stacks, out of its kernel's dump, as a snapshot of that worker."""
+    from ..render.common import process_text, process_view
+
+    record = next((p for p in snapshot.processes if p.pid == pid), None)
+    if record is None:
+        raise Failure(
+            NO_PROCESS,
+            f"process {pid} is not among the child processes of kernel process "
+            f"{snapshot.pid} now (it may have ended)",
+        )
+    if not record.threads:
+        raise Failure(
+            NO_ANSWER,
+            f"process {pid} is a child process of kernel process {snapshot.pid}; "
+            f"{record.note or 'no stacks: it did not answer'}",
+        )
+    view = process_view(record, snapshot)
+    view.note = f"A child process of kernel process {snapshot.pid}: " + process_text(
+        record, snapshot.pid
+    )
+    return view
+
+
 def dump_once(args: argparse.Namespace, target: Target) -> object:
     """One snapshot: the control channel first, then the raw dump of a local kernel."""
     asked = Asked(None)
@@ -178,6 +205,12 @@ def dump_once(args: argparse.Namespace, target: Target) -> object:
             NOT_LOADED,
             f"kernel {args.kernel} has not loaded ipysigtrace: it answers, but not to "
             "ipysigtrace (run %load_ext ipysigtrace in it)",
+        )
+    if target.child is not None:  # the kernel's raw dump would be another process's stacks
+        raise Failure(
+            NO_ANSWER,
+            f"process {target.child} is a child process of kernel process {target.pid}, which "
+            f"did not answer within {args.timeout:g} s, so its child was not asked",
         )
     if target.pid is not None and target.identity is not None:
         return raw_or_fail(args, target)

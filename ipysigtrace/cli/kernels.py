@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import NO_PROCESS, UNREADABLE, USAGE, Failure
 from .processes import (
+    ancestors,
     connection_arg,
     connection_file_of,
     has_ended,
@@ -144,6 +145,7 @@ class Target:
     identity: dict[str, Any] | None = None
     claimed: int | None = None
     processes: list[int] = field(default_factory=list)
+    child: int | None = None  # a worker of the kernel, whose own stacks are wanted
 
 
 def resolve(target: str) -> Target:
@@ -202,6 +204,13 @@ def by_pid(runtime: str, pid: int, name: str) -> Target:
     if identity is not None:
         connection = identity["connection_file"] or None
         return Target(name, connection, pid=pid, identity=identity, processes=[pid])
+    for kernel in ancestors(pid):  # a worker: its kernel is asked for the worker's stacks
+        identity = read_identity(runtime, kernel)
+        if identity is not None:
+            connection = identity["connection_file"] or None
+            return Target(
+                name, connection, pid=kernel, identity=identity, processes=[kernel], child=pid
+            )
     return Target(name, connection_file_of(pid), claimed=pid)
 
 

@@ -335,14 +335,57 @@ def hidden_threads_text(hidden: list[ThreadStack]) -> str:
 
 
 def processes_heading(processes: list[ProcessRecord]) -> str:
-    """'2 child processes, listed; their stacks are not in this dump'."""
-    noun = "child process" if len(processes) == 1 else "child processes"
-    return f"{len(processes)} {noun} (their own stacks are not in this dump)"
+    """'3 child processes, 2 with their own stacks' (which are shown apart, below)."""
+    count = len(processes)
+    noun = "child process" if count == 1 else "child processes"
+    answered = sum(1 for p in processes if p.threads)
+    if not answered:
+        return f"{count} {noun} (their own stacks are not in this dump)"
+    if answered == count:
+        return f"{count} {noun}, each with its own stacks" if count > 1 else f"1 {noun}"
+    return f"{count} {noun}, {answered} with their own stacks"
 
 
 def process_text(process: ProcessRecord, kernel_pid: int) -> str:
-    """'pid 4243: /usr/bin/python3 -c ...' (with its parent when that is not the kernel)."""
+    """'pid 4243: /usr/bin/python3 -c ...' (with its parent when that is not the kernel);
+    'pid 4243: a fork of the kernel' for a fork, whose command line is its parent's."""
     parent = "" if process.parent == kernel_pid else f" (child of {process.parent})"
-    command = process.command or "(no command line)"
+    if process.forked:
+        what = "a fork of the kernel" if not parent else f"a fork of process {process.parent}"
+        parent = ""
+    else:
+        what = process.command or "(no command line)"
     note = f"; {process.note}" if process.note else ""
-    return f"pid {process.pid}{parent}: {command}{note}"
+    return f"pid {process.pid}{parent}: {what}{note}"
+
+
+def process_groups(processes: list[ProcessRecord]) -> list[list[ProcessRecord]]:
+    """The processes that sent their stacks; those whose stacks are the same, together.
+
+    The same rule as ``processGroups`` in the lab extension's model.ts.
+    """
+    groups: dict[tuple[object, ...], list[ProcessRecord]] = {}
+    for process in processes:
+        if process.threads:
+            key = tuple(stack_key(t) for t in process.threads)
+            groups.setdefault(key, []).append(process)
+    return list(groups.values())
+
+
+def process_group_heading(group: list[ProcessRecord], kernel_pid: int) -> str:
+    """'Process 4243: a fork of the kernel', or '4 processes with the same stacks: 4243, …'."""
+    if len(group) == 1:
+        return "Process " + process_text(group[0], kernel_pid).removeprefix("pid ")
+    pids = ", ".join(str(p.pid) for p in group)
+    return f"{len(group)} processes with the same stacks: {pids}"
+
+
+def process_view(process: ProcessRecord, snapshot: StackSnapshot) -> StackSnapshot:
+    """A worker's stacks as a snapshot of its own, to be laid out like the kernel's."""
+    return StackSnapshot(
+        time=snapshot.time,
+        pid=process.pid,
+        threads=process.threads,
+        trigger="request",
+        trimmed=snapshot.trimmed,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from html import escape as html_escape
 
-from ..snapshot import FrameRecord, StackSnapshot
+from ..snapshot import FrameRecord, ProcessRecord, StackSnapshot, ThreadStack
 from ..threadstate import state_group
 from ..verdict import cell_verdict, section_text
 from . import highlight
@@ -31,7 +31,10 @@ from .common import (
     innermost_user_frame,
     members_text,
     printable,
+    process_group_heading,
+    process_groups,
     process_text,
+    process_view,
     processes_heading,
     rows,
     section_heading,
@@ -81,14 +84,22 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
     verdict = cell_verdict(snapshot)
     if verdict:
         parts.append(f'<div class="ipysigtrace-verdict">{escape(verdict)}</div>')
-    for section in groups:
-        parts.append(_section(section, options, snapshot.time))
-    if hidden:
-        parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
+    parts += _threads(groups, hidden, options, snapshot.time)
     if snapshot.processes:
         parts.append(_processes(snapshot))
+    for index, group in enumerate(process_groups(snapshot.processes)):
+        parts.append(_process_group(group, snapshot, options, index < _GROUPS_OPEN))
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def _threads(
+    groups: list[Section], hidden: list[ThreadStack], options: ViewOptions, now: float
+) -> list[str]:
+    parts = [_section(section, options, now) for section in groups]
+    if hidden:
+        parts.append(f'<div style="{_MUTED}">({escape(hidden_threads_text(hidden))})</div>')
+    return parts
 
 
 # A group of more members than this lists them in a section of its own, closed.
@@ -104,14 +115,41 @@ def _members(names: list[str], noun: str) -> str:
     )
 
 
+# The first few groups of child processes are open; the others, closed.
+_GROUPS_OPEN = 3
+
+
 def _processes(snapshot: StackSnapshot) -> str:
-    """The kernel's child processes: a list under the threads, closed when long."""
-    items = "".join(f"<li>{escape(process_text(p, snapshot.pid))}</li>" for p in snapshot.processes)
-    attr = " open" if len(snapshot.processes) <= _MEMBERS_OPEN else ""
+    """The kernel's child processes: how many, and a list of those without stacks (whose
+    notes say why), closed when long."""
+    heading = escape(processes_heading(snapshot.processes))
+    listed = [p for p in snapshot.processes if not p.threads]
+    if not listed:
+        return f'<div class="ipysigtrace-processes" style="margin-top: 0.5em;">{heading}</div>'
+    items = "".join(f"<li>{escape(process_text(p, snapshot.pid))}</li>" for p in listed)
+    attr = " open" if len(listed) <= _MEMBERS_OPEN else ""
     return (
         f'<details class="ipysigtrace-processes"{attr} style="margin-top: 0.5em;">'
-        f"<summary>{escape(processes_heading(snapshot.processes))}</summary>"
+        f"<summary>{heading}</summary>"
         f'<ul style="margin: 0.2em 0;">{items}</ul></details>'
+    )
+
+
+def _process_group(
+    group: list[ProcessRecord], snapshot: StackSnapshot, options: ViewOptions, is_open: bool
+) -> str:
+    """Child processes with the same stacks: who they are, then the stacks, one step in."""
+    view = process_view(group[0], snapshot)
+    sections_, hidden = sections(view, options)
+    body = []
+    if len(group) > 1:
+        body.append(_members([process_text(p, snapshot.pid) for p in group], "processes"))
+    body += _threads(sections_, hidden, options, snapshot.time)
+    attr = " open" if is_open else ""
+    return (
+        f'<details class="ipysigtrace-process"{attr} style="margin-top: 0.5em;">'
+        f"<summary><b>{escape(process_group_heading(group, snapshot.pid))}</b></summary>"
+        f'<div style="margin-left: 1em;">{"".join(body)}</div></details>'
     )
 
 

@@ -20,7 +20,10 @@ from .common import (
     hidden_threads_text,
     members_text,
     printable,
+    process_group_heading,
+    process_groups,
     process_text,
+    process_view,
     processes_heading,
     rows,
     section_heading,
@@ -46,16 +49,41 @@ class _Style:
 
 
 def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bool = False) -> str:
-    """The snapshot as text, the running frame of each thread last; coloured if ``ansi``."""
+    """The snapshot as text, the running frame of each thread last; coloured if ``ansi``.
+
+    The kernel's threads come first, then its child processes: the list of them, and the
+    stacks of each that sent its own, laid out as the kernel's are, one step further in.
+    """
     options = options or ViewOptions()
     style = _Style(ansi)
-    groups, hidden = sections(snapshot, options)
     out = [style(BOLD, printable(f"{title(snapshot)}: {summary(snapshot, options)}"))]
     if snapshot.note:
         out.append(printable(snapshot.note))
     verdict = cell_verdict(snapshot)
     if verdict:
         out.append(printable(verdict[0].upper() + verdict[1:]))
+    out += _threads(snapshot, options, style, "")
+    if snapshot.processes:
+        out.append("")
+        out.append(style(BOLD, printable(processes_heading(snapshot.processes))))
+        out += (
+            f"  {printable(process_text(p, snapshot.pid))}"
+            for p in snapshot.processes
+            if not p.threads
+        )
+    for group in process_groups(snapshot.processes):
+        out.append("")
+        out.append(style(BOLD, printable(process_group_heading(group, snapshot.pid))))
+        if len(group) > 1:
+            out += (f"  {printable(process_text(p, snapshot.pid))}" for p in group)
+        out += _threads(process_view(group[0], snapshot), options, style, "  ")
+    return "\n".join(out) + "\n"
+
+
+def _threads(snapshot: StackSnapshot, options: ViewOptions, style: _Style, at: str) -> list[str]:
+    """A process's thread sections, each line indented by ``at``."""
+    groups, hidden = sections(snapshot, options)
+    out = []
     for section in groups:
         thread = section.first
         role = ", runs the cell" if thread.runs_cell else ""
@@ -64,31 +92,28 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
         heading = f"{'Thread ' if single else ''}{section_heading(section)}{role}: {thread.state}"
         if thread.held_by:
             heading += f", held by thread {thread.held_by}"
-        out.append(style(BOLD, printable(heading)))
+        out.append(at + style(BOLD, printable(heading)))
         if not single:
-            out.append(printable(f"  threads: {members_text([t.name for t in section.threads])}"))
+            members = members_text([t.name for t in section.threads])
+            out.append(at + printable(f"  threads: {members}"))
         judged = section_text(thread, snapshot.time)
         if judged:
-            out.append(printable(f"  {judged}"))
+            out.append(at + printable(f"  {judged}"))
         if not thread.frames:
-            out.append("  (no Python frames)")
-        out += _frames(thread.frames, options, "  ", style)
+            out.append(f"{at}  (no Python frames)")
+        out += _frames(thread.frames, options, at + "  ", style)
         tasks, hidden_tasks = shown_tasks(thread, options)
         for group in task_groups(tasks):
-            out.append(f"  {printable(task_group_heading(group))}:")
+            out.append(f"{at}  {printable(task_group_heading(group))}:")
             if len(group) > 1:
-                out.append(printable(f"    tasks: {members_text([t.name for t in group])}"))
-            out += _frames(group[0].frames, options, "    ", style)
+                out.append(at + printable(f"    tasks: {members_text([t.name for t in group])}"))
+            out += _frames(group[0].frames, options, at + "    ", style)
         if hidden_tasks:
-            out.append(f"  {style(DIM, hidden_tasks_text(hidden_tasks))}")
+            out.append(f"{at}  {style(DIM, hidden_tasks_text(hidden_tasks))}")
     if hidden:
         out.append("")
-        out.append(style(DIM, printable(f"({hidden_threads_text(hidden)})")))
-    if snapshot.processes:
-        out.append("")
-        out.append(style(BOLD, printable(processes_heading(snapshot.processes))))
-        out += (f"  {printable(process_text(p, snapshot.pid))}" for p in snapshot.processes)
-    return "\n".join(out) + "\n"
+        out.append(at + style(DIM, printable(f"({hidden_threads_text(hidden)})")))
+    return out
 
 
 def _frames(

@@ -92,12 +92,17 @@ export interface IThread {
   held_by: string;
 }
 
-/** A process the kernel started (or one of those did): a worker, listed only. */
+/** A process the kernel started (or one of those did): a worker. */
 export interface IProcess {
   pid: number;
   parent: number;
   command: string;
+  /** What else is known: why it has no stacks, or that it ended. */
   note: string;
+  /** A fork of its parent, running no program of its own. */
+  forked: boolean;
+  /** Its own stacks, when it answered for itself; else empty. */
+  threads: IThread[];
 }
 
 export interface ISnapshot {
@@ -116,7 +121,7 @@ export interface ISnapshot {
   /** The kernel's own frames were left out (a saved output). */
   trimmed: boolean;
   threads: IThread[];
-  /** The kernel's descendants, by PID and command line (their stacks not captured). */
+  /** The kernel's descendants, by PID and command line, with their stacks. */
   processes: IProcess[];
 }
 
@@ -320,7 +325,9 @@ export function parseSnapshot(value: unknown): ISnapshot {
           pid: num(p.pid),
           parent: num(p.parent),
           command: str(p.command),
-          note: str(p.note)
+          note: str(p.note),
+          forked: p.forked === true,
+          threads: parseThreads(p.threads)
         }))
       : []
   };
@@ -787,19 +794,85 @@ export function hiddenThreadsText(hidden: IThread[]): string {
   return `${plural(hidden.length, 'kernel thread')} hidden (${names})`;
 }
 
-/** "2 child processes (their own stacks are not in this dump)". */
+/** "3 child processes, 2 with their own stacks"; `processes_heading`. */
 export function processesHeading(processes: IProcess[]): string {
-  const noun = processes.length === 1 ? 'child process' : 'child processes';
-  return `${processes.length} ${noun} (their own stacks are not in this dump)`;
+  const count = processes.length;
+  const noun = count === 1 ? 'child process' : 'child processes';
+  const answered = processes.filter(p => p.threads.length).length;
+  if (!answered) {
+    return `${count} ${noun} (their own stacks are not in this dump)`;
+  }
+  if (answered === count) {
+    return count > 1
+      ? `${count} ${noun}, each with its own stacks`
+      : `1 ${noun}`;
+  }
+  return `${count} ${noun}, ${answered} with their own stacks`;
 }
 
-/** "pid 4243: python -c ..." (with its parent when that is not the kernel). */
+/**
+ * "pid 4243: python -c ..." (with its parent when that is not the kernel);
+ * "pid 4243: a fork of the kernel" for a fork; `process_text`.
+ */
 export function processText(process: IProcess, kernelPid: number): string {
-  const parent =
+  let parent =
     process.parent === kernelPid ? '' : ` (child of ${process.parent})`;
-  const command = process.command || '(no command line)';
+  let what = process.command || '(no command line)';
+  if (process.forked) {
+    what = parent
+      ? `a fork of process ${process.parent}`
+      : 'a fork of the kernel';
+    parent = '';
+  }
   const note = process.note ? `; ${process.note}` : '';
-  return `pid ${process.pid}${parent}: ${command}${note}`;
+  return `pid ${process.pid}${parent}: ${what}${note}`;
+}
+
+/** A worker's stacks as a snapshot of its own, laid out like the kernel's. */
+export function processView(process: IProcess, snapshot: ISnapshot): ISnapshot {
+  return {
+    ...snapshot,
+    pid: process.pid,
+    trigger: 'request',
+    cell_thread: null,
+    note: '',
+    cell_started: null,
+    threads: process.threads,
+    processes: []
+  };
+}
+
+/**
+ * The processes that sent their stacks; those whose stacks are the same,
+ * together; the rule of `process_groups` in render/common.py.
+ */
+export function processGroups(snapshot: ISnapshot): IProcess[][] {
+  const groups = new Map<string, IProcess[]>();
+  for (const process of snapshot.processes) {
+    if (process.threads.length) {
+      const view = processView(process, snapshot);
+      const key = JSON.stringify(process.threads.map(t => stackKey(view, t)));
+      const group = groups.get(key);
+      if (group) {
+        group.push(process);
+      } else {
+        groups.set(key, [process]);
+      }
+    }
+  }
+  return [...groups.values()];
+}
+
+/** "Process 4243: a fork of the kernel", or "2 processes with the same stacks: 4243, 4244". */
+export function processGroupHeading(
+  group: IProcess[],
+  kernelPid: number
+): string {
+  if (group.length === 1) {
+    return 'Process ' + processText(group[0], kernelPid).slice('pid '.length);
+  }
+  const pids = group.map(p => p.pid).join(', ');
+  return `${group.length} processes with the same stacks: ${pids}`;
 }
 
 /**
@@ -938,54 +1011,81 @@ export function renderText(
   showInternals: boolean,
   showLocals = false
 ): string {
-  const { sections: groups, hidden } = sections(snapshot, showInternals);
   const out = [
     `${snapshotTitle(snapshot)}: ${summary(snapshot, showInternals)}`
   ];
   if (snapshot.note) {
     out.push(snapshot.note);
   }
+  out.push(...threadLines(snapshot, showInternals, showLocals, ''));
+  if (snapshot.processes.length) {
+    out.push('');
+    out.push(processesHeading(snapshot.processes));
+    for (const process of snapshot.processes) {
+      if (!process.threads.length) {
+        out.push(`  ${processText(process, snapshot.pid)}`);
+      }
+    }
+  }
+  for (const group of processGroups(snapshot)) {
+    out.push('');
+    out.push(processGroupHeading(group, snapshot.pid));
+    if (group.length > 1) {
+      for (const process of group) {
+        out.push(`  ${processText(process, snapshot.pid)}`);
+      }
+    }
+    const view = processView(group[0], snapshot);
+    out.push(...threadLines(view, showInternals, showLocals, '  '));
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A process's thread sections as text, each line indented by `at`. */
+function threadLines(
+  snapshot: ISnapshot,
+  showInternals: boolean,
+  showLocals: boolean,
+  at: string
+): string[] {
+  const { sections: groups, hidden } = sections(snapshot, showInternals);
+  const out: string[] = [];
   for (const section of groups) {
     const thread = section.threads[0];
     const single = section.threads.length === 1;
     const role = runsCell(snapshot, thread) ? ', runs the cell' : '';
     out.push('');
     const heading = `${single ? 'Thread ' : ''}${sectionHeading(section)}`;
-    out.push(`${heading}${role}: ${thread.state}`);
+    out.push(`${at}${heading}${role}: ${thread.state}`);
     if (!single) {
-      out.push(`  threads: ${membersText(section.threads.map(t => t.name))}`);
+      out.push(
+        `${at}  threads: ${membersText(section.threads.map(t => t.name))}`
+      );
     }
     if (!thread.frames.length) {
-      out.push('  (no Python frames)');
+      out.push(`${at}  (no Python frames)`);
     }
-    out.push(...stackLines(thread, '  ', showInternals, showLocals));
+    out.push(...stackLines(thread, `${at}  `, showInternals, showLocals));
     const tasks = visibleTasks(thread, showInternals);
     for (const group of taskGroups(tasks.shown)) {
-      out.push(`  ${taskGroupHeading(group)}:`);
+      out.push(`${at}  ${taskGroupHeading(group)}:`);
       if (group.length > 1) {
-        out.push(`    tasks: ${membersText(group.map(t => t.name))}`);
+        out.push(`${at}    tasks: ${membersText(group.map(t => t.name))}`);
       }
       if (!group[0].frames.length) {
-        out.push('    (no Python frames)');
+        out.push(`${at}    (no Python frames)`);
       }
-      out.push(...stackLines(group[0], '    ', showInternals, showLocals));
+      out.push(...stackLines(group[0], `${at}    `, showInternals, showLocals));
     }
     if (tasks.hidden) {
-      out.push(`  ${hiddenTasksText(tasks.hidden)}`);
+      out.push(`${at}  ${hiddenTasksText(tasks.hidden)}`);
     }
   }
   if (hidden.length) {
     out.push('');
-    out.push(`(${hiddenThreadsText(hidden)})`);
+    out.push(`${at}(${hiddenThreadsText(hidden)})`);
   }
-  if (snapshot.processes.length) {
-    out.push('');
-    out.push(processesHeading(snapshot.processes));
-    for (const process of snapshot.processes) {
-      out.push(`  ${processText(process, snapshot.pid)}`);
-    }
-  }
-  return out.join('\n') + '\n';
+  return out;
 }
 
 /** A message for an HTTP error status when the server sent none. */
@@ -1084,11 +1184,16 @@ export function rememberOpen(
   }
 }
 
-/** Whether a thread's section opens: the user's choice, else its default. */
+/**
+ * Whether a thread's section opens: the user's choice, else its default.
+ * `key`: the section's key, when it is not the thread's ident (a child
+ * process's thread: `<pid>:<ident>`).
+ */
 export function threadOpen(
   choices: ReadonlyMap<string, boolean>,
   thread: IThread,
-  defaultOpen: boolean
+  defaultOpen: boolean,
+  key = String(thread.ident)
 ): boolean {
-  return choices.get(String(thread.ident)) ?? defaultOpen;
+  return choices.get(key) ?? defaultOpen;
 }

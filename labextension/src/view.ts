@@ -11,9 +11,13 @@ import {
   frameTitle,
   hiddenTasksText,
   hiddenThreadsText,
+  processGroupHeading,
+  processGroups,
   processText,
+  processView,
   processesHeading,
   IFrame,
+  IProcess,
   ILocal,
   innermostUserFrame,
   ISection,
@@ -69,14 +73,24 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 
 /** A group of more members than this lists them closed. */
 const MEMBERS_OPEN = 10;
+/** The first few groups of child processes are open; the others, closed. */
+const GROUPS_OPEN = 3;
 
-/** The kernel's child processes, listed under its threads (closed when many). */
+/**
+ * The kernel's child processes: how many, and a list of those without stacks
+ * (their notes say why), closed when many.
+ */
 function renderProcesses(snapshot: ISnapshot): HTMLElement {
+  const heading = processesHeading(snapshot.processes);
+  const listed = snapshot.processes.filter(p => !p.threads.length);
+  if (!listed.length) {
+    return el('div', 'jp-ipysigtrace-processes', heading);
+  }
   const details = el('details', 'jp-ipysigtrace-processes');
-  details.open = snapshot.processes.length <= 10;
-  details.append(el('summary', '', processesHeading(snapshot.processes)));
+  details.open = listed.length <= MEMBERS_OPEN;
+  details.append(el('summary', '', heading));
   const list = el('ul', '');
-  for (const process of snapshot.processes) {
+  for (const process of listed) {
     list.append(el('li', '', processText(process, snapshot.pid)));
   }
   details.append(list);
@@ -197,17 +211,64 @@ export class ThreadsRenderer {
     if (snapshot.processes.length) {
       out.push(renderProcesses(snapshot));
     }
+    processGroups(snapshot).forEach((group, index) => {
+      out.push(this._renderProcessGroup(snapshot, group, index < GROUPS_OPEN));
+    });
     return out;
   }
 
-  private _renderSection(snapshot: ISnapshot, section: ISection): HTMLElement {
+  /** Child processes with the same stacks: who they are, then the stacks. */
+  private _renderProcessGroup(
+    snapshot: ISnapshot,
+    group: IProcess[],
+    open: boolean
+  ): HTMLElement {
+    const details = el('details', 'jp-ipysigtrace-process');
+    const key = `process:${group[0].pid}`;
+    details.dataset.ident = key;
+    details.dataset.defaultOpen = String(open);
+    details.open = this._open.get(key) ?? open;
+    details.append(
+      el(
+        'summary',
+        'jp-ipysigtrace-process-summary',
+        processGroupHeading(group, snapshot.pid)
+      )
+    );
+    if (group.length > 1) {
+      details.append(
+        membersList(
+          group.map(p => processText(p, snapshot.pid)),
+          'processes'
+        )
+      );
+    }
+    const view = processView(group[0], snapshot);
+    const { sections: all, hidden } = sections(view, this.showInternals);
+    for (const section of all.filter(s => sectionMatches(s, this.filter))) {
+      details.append(this._renderSection(view, section, `${view.pid}:`));
+    }
+    if (hidden.length) {
+      details.append(
+        el('div', 'jp-ipysigtrace-hidden-threads', hiddenThreadsText(hidden))
+      );
+    }
+    return details;
+  }
+
+  private _renderSection(
+    snapshot: ISnapshot,
+    section: ISection,
+    keyPrefix = ''
+  ): HTMLElement {
     const thread = section.threads[0];
     const cell = runsCell(snapshot, thread);
     const single = section.threads.length === 1;
     const details = el('details', CLASS.thread);
-    details.dataset.ident = String(thread.ident);
+    const key = `${keyPrefix}${thread.ident}`;
+    details.dataset.ident = key;
     details.dataset.defaultOpen = String(section.open);
-    details.open = threadOpen(this._open, thread, section.open);
+    details.open = threadOpen(this._open, thread, section.open, key);
     if (cell) {
       details.classList.add('jp-ipysigtrace-thread-cell');
     }

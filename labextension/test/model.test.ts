@@ -24,6 +24,7 @@ import {
   outputHeader,
   parseDumpReply,
   parseSnapshot,
+  processGroups,
   parseSnapshotOutput,
   rememberOpen,
   renderText,
@@ -902,6 +903,31 @@ test('a thread like no earlier one is read as it stands', () => {
   assert.equal(thread.name, 'stray');
   assert.deepEqual(thread.frames, []);
   assert.equal(thread.state, 'running');
+});
+
+// tests/fixtures/saved-snapshot.processes.txt is what Python's text renderer
+// makes of the fixture's child processes (tests/unit/test_saved_form.py).
+test('child processes and their stacks read as Python lays them out', () => {
+  const saved = parseSnapshot(fixture('saved-snapshot.json'));
+  assert.deepEqual(
+    saved.processes.map(p => [p.pid, p.forked, p.threads.length]),
+    [
+      [4243, false, 0],
+      [4244, false, 0],
+      [4245, true, 1],
+      [4246, true, 1]
+    ]
+  );
+  assert.deepEqual(
+    processGroups(saved).map(g => g.map(p => p.pid)),
+    [[4245, 4246]]
+  );
+  const expected = fs.readFileSync(
+    path.join(FIXTURES, 'saved-snapshot.processes.txt'),
+    'utf8'
+  );
+  const text = renderText(saved, false);
+  assert.equal(text.slice(text.indexOf('4 child processes')), expected);
 });
 
 test('child processes are read and listed after the threads, as Python lists them', () => {

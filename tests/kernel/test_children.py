@@ -1,70 +1,118 @@
-"""A kernel's dump lists the processes its cell started, by PID and command line, in real kernels.
+"""A kernel's dump shows the processes its cell started, and each worker's own stacks.
 
-The cell starts a multiprocessing pool (fork, then forkserver, whose workers are the
-forkserver's children) and another program, and waits on them; every view of
-the dump names each of them, and a command line that holds markup or escape sequences is
-shown as text.
+Real kernels, real pools: ``fork`` (the worker runs a function of the cell), ``spawn`` and
+``forkserver`` (a function of a module, which they can import), each worker blocked in
+``work``. The dump names each worker with its PID and the line it waits on, in text, HTML
+and the snapshot, and ``ipysigtrace dump <worker>`` shows that worker's stacks. Beside
+them, programs that cannot answer are listed with a reason: a shell, and a Python started
+without the kernel's environment (left untouched: it never listens).
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from harness import Kernel
 from ipysigtrace.render import MIME_TYPE
+from ipysigtrace.responder import ENV
 from ipysigtrace.snapshot import StackSnapshot
 
 pytestmark = pytest.mark.kernel
 
 HANG = """\
-import json, multiprocessing, subprocess, sys, time
-pool = multiprocessing.get_context({method!r}).Pool(2)
+import json, multiprocessing, os, pathlib, subprocess, sys, tempfile, time
+folder = tempfile.mkdtemp()
+pathlib.Path(folder, "stuckwork.py").write_text(
+    "import time\\ndef work(x):\\n    time.sleep(10**6)  # stuck here\\n"
+)
+sys.path.insert(0, folder)
+import stuckwork
+def work(x):
+    time.sleep(10**6)  # the cell's own worker function
+method = {method!r}
+pool = multiprocessing.get_context(method).Pool(2)
+result = pool.map_async(work if method == "fork" else stuckwork.work, range(2))
 other = subprocess.Popen(
     [sys.executable, "-c", "import time; time.sleep(1000)", "<b>x</b>\\x1b[31m"]
 )
-result = pool.map_async(time.sleep, [10**6] * 2)  # a function the forkserver can import
+shell = subprocess.Popen(["sh", "-c", "sleep 1000; :"])
+plain = {{k: v for k, v in os.environ.items() if k != {env!r}}}
+untouched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"], env=plain)
 while len(multiprocessing.active_children()) < 2:
     time.sleep(0.01)
-print("PIDS", json.dumps([p.pid for p in pool._pool] + [other.pid]), flush=True)
+pids = [p.pid for p in pool._pool] + [other.pid, shell.pid, untouched.pid]
+print("PIDS", json.dumps(pids), flush=True)
 result.get()
 """
 
-CLEANUP = "pool.terminate(); other.kill(); other.wait(); pool.join()"
+CLEANUP = """\
+pool.terminate(); pool.join()
+for p in (other, shell, untouched):
+    p.kill(); p.wait()
+"""
 
 
-def started(kernel: Kernel, msg_id: str) -> list[int]:
-    """The PIDs the cell printed: its pool's workers, then the other program."""
+def started(kernel: Kernel, method: str) -> tuple[str, list[int]]:
+    msg_id = kernel.submit(HANG.format(method=method, env=ENV))
     pids: list[int] = json.loads(kernel.printed_line(msg_id, "PIDS "))
-    return pids
+    return msg_id, pids
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver"])
-def test_a_dump_lists_the_cells_worker_processes(loaded: Kernel, method: str) -> None:
-    msg_id = loaded.submit(HANG.format(method=method))
-    *workers, other = started(loaded, msg_id)
-    shows = [f"pid {p}" for p in workers] + [f"pid {other}: ", "time.sleep(1000) <b>x</b>"]
-    content = loaded.dump_showing(msg_id, *shows)
-    text = content["data"]["text/plain"]
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ipysigtrace.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_each_worker_shows_the_line_it_is_stuck_on(loaded: Kernel, method: str) -> None:
+    msg_id, (*workers, other, shell, untouched) = started(loaded, method)
+    where = "time.sleep(10**6)  # " + ("the cell's" if method == "fork" else "stuck here")
+    together = f"2 processes with the same stacks: {', '.join(map(str, sorted(workers)))}"
+    # Each program answers once it has started; the dump that shows them all is read.
+    content = loaded.dump_showing(msg_id, where, together, f"Process {other}:", f"pid {shell}:")
+    text, html = content["data"]["text/plain"], content["data"]["text/html"]
     snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
     listed = {p.pid: p for p in snapshot.processes}
-    assert set(workers) | {other} <= set(listed), text
-    assert "child processes (their own stacks are not in this dump)" in text
-    assert listed[other].parent == snapshot.pid
-    assert listed[other].command.endswith("time.sleep(1000) <b>x</b>\x1b[31m")
-    # Text shows escapes as escapes; HTML shows markup as text.
+    for pid in workers:
+        frames = [f for t in listed[pid].threads for f in t.frames]
+        work = [f for f in frames if f.function == "work"]
+        assert work and work[-1].line.startswith("time.sleep(10**6)"), text
+        assert listed[pid].forked is (method != "spawn")  # forkserver: forks of the server
+        if method == "fork":
+            assert work[-1].kind == "cell" and work[-1].label.startswith("Cell In["), text
+        else:
+            assert work[-1].filename.endswith("stuckwork.py") and work[-1].lineno == 3, text
+    # The other Python program answers too; its command line is shown as text.
+    assert listed[other].threads, text
     assert "\x1b" not in text and "\\x1b[31m" in text
-    html = content["data"]["text/html"]
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    assert "ipysigtrace-process" in html
+    # A shell cannot answer; a Python started without the kernel's environment never listens.
+    for pid in (shell, untouched):
+        assert not listed[pid].threads
+        assert listed[pid].note.startswith("no stacks: not a Python program"), text
     if method == "forkserver":
-        # The workers are the forkserver's children, and say so.
         server = {listed[p].parent for p in workers}
         assert len(server) == 1 and server != {snapshot.pid}, text
-        assert server <= set(listed), "the forkserver itself is listed"
-        assert f"pid {workers[0]} (child of {server.pop()}):" in text
-    else:
-        assert all(listed[p].parent == snapshot.pid for p in workers)
+        assert listed[server.pop()].threads, "the forkserver answers for itself too"
+
+    # The command line shows one worker's own stacks, not the kernel's.
+    done = cli("dump", str(workers[0]))
+    assert done.returncode == 0, done.stderr
+    assert f"Stacks of process {workers[0]}" in done.stdout
+    assert f"A child process of kernel process {loaded.pid}" in done.stdout
+    assert "in work" in done.stdout and "result.get()" not in done.stdout
+    shown = cli("dump", str(shell))
+    assert shown.returncode == 6, shown  # no answer (from that process)
+    assert f"process {shell} is a child process of kernel process {loaded.pid}" in shown.stderr
+    assert "no stacks: not a Python program" in shown.stderr
+
     loaded.interrupt_and_check(msg_id)
     loaded.execute(CLEANUP)
 
@@ -74,3 +122,14 @@ def test_a_kernel_without_children_lists_none(loaded: Kernel) -> None:
     assert "Stacks of process" in data["text/plain"]
     assert "child process" not in data["text/plain"] + data["text/html"]
     assert "processes" not in data[MIME_TYPE]["snapshot"]
+
+
+def test_unloading_stops_arming_the_children(loaded: Kernel) -> None:
+    where = loaded.execute(f"import os; os.environ[{ENV!r}]").result
+    directory = ast.literal_eval(where)
+    assert os.path.isdir(directory) and os.stat(directory).st_mode & 0o777 == 0o700
+    loaded.execute("%unload_ext ipysigtrace")
+    assert loaded.execute(f"{ENV!r} in os.environ").result == "False"
+    assert not os.path.exists(directory)
+    loaded.execute("%load_ext ipysigtrace")
+    assert loaded.execute(f"os.environ[{ENV!r}] == {directory!r}").result == "True"

@@ -36,7 +36,7 @@ def test_a_fifo_planted_at_the_raw_path_is_refused_in_one_line(kernel: Kernel) -
 
 def test_files_go_at_a_normal_shutdown(loaded: Kernel) -> None:
     pid = loaded.pid
-    assert files_of(pid) == [f"ipysigtrace-{pid}.{k}" for k in ("json", "raw", "txt")]
+    assert files_of(pid) == [f"ipysigtrace-{pid}.{k}" for k in ("children", "json", "raw", "txt")]
     loaded.kc.stop_channels()
     loaded.km.shutdown_kernel(now=False)  # a shutdown_request: the kernel exits by itself
     assert files_of(pid) == []

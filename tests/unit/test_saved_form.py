@@ -80,10 +80,31 @@ def built() -> StackSnapshot:
         freeze_seconds=0.0004,
         cell_started=1764319900.0,
         processes=[
-            ProcessRecord(4243, 4242, "python -m worker"),
+            ProcessRecord(4243, 4242, "python -m worker", "no stacks: not a Python program"),
             ProcessRecord(4244, 4243, "", "ended, not yet reaped by its parent"),
+            *(forked_worker(pid) for pid in (4245, 4246)),
         ],
     )
+
+
+def forked_worker(pid: int) -> ProcessRecord:
+    """A pool worker forked from cell 2, which answered for itself (``responder.py``)."""
+    pool = FrameRecord(
+        "/tmp/ipykernel_1/2.py", 4, "<module>", "pool.map(work, range(2))", "Cell In[2]", "cell"
+    )
+    work = FrameRecord("/tmp/ipykernel_1/2.py", 2, "work", "time.sleep(60)", "Cell In[2]", "cell")
+    library = FrameRecord(
+        "/usr/lib/python3.11/multiprocessing/pool.py", 125, "worker", kind="library"
+    )
+    main = ThreadStack(
+        7,
+        "MainThread",
+        pid,
+        is_main=True,
+        state="sleeping",
+        frames=[machinery("start"), pool, library, work],
+    )
+    return ProcessRecord(pid, 4242, "python -m ipykernel_launcher", forked=True, threads=[main])
 
 
 def test_the_fixtures_are_what_the_writer_writes() -> None:
@@ -93,6 +114,14 @@ def test_the_fixtures_are_what_the_writer_writes() -> None:
         compact=True
     )
     assert json.loads((FIXTURES / "saved-snapshot.expanded.json").read_text()) == trimmed.to_dict()
+
+
+def test_the_processes_text_is_the_fixture_the_lab_extension_matches() -> None:
+    """``saved-snapshot.processes.txt``: the child processes of the saved fixture, as text;
+    the lab extension's renderer must make the same of them (model.test.ts)."""
+    shown = text.render(StackSnapshot.from_json((FIXTURES / "saved-snapshot.json").read_text()))
+    expected = (FIXTURES / "saved-snapshot.processes.txt").read_text()
+    assert shown[shown.index("4 child processes") :] == expected
 
 
 def test_the_compact_form_reads_back_as_the_full_one() -> None:
