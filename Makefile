@@ -8,7 +8,7 @@ VENV := .venv
 VENV6 := .venv-ipykernel6
 IPYKERNEL6 := ipykernel==6.31.0 "ipython>=8,<9"
 
-.PHONY: demo terminal-demo test check-package lint format latency hangzoo bench bench-profile clean
+.PHONY: demo terminal-demo test check-package lint format latency hangzoo bench bench-profile bench-children clean
 
 # jupyter refuses to run as root unless told it may.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -179,6 +179,10 @@ bench: $(VENV)/.done
 # The sampling profile against py-spy record: overhead and 70/30 shares (ARGS=--quick).
 bench-profile: $(VENV)/.done
 	$(VENV)/bin/python scripts/bench_profile.py $(ARGS)
+
+# What worker processes pay for answering for their stacks, and how fast they answer.
+bench-children: $(VENV)/.done
+	$(VENV)/bin/python scripts/bench_children.py $(ARGS)
 
 hangzoo: $(VENV)/.done
 	$(VENV)/bin/python scripts/hangzoo.py

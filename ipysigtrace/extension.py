@@ -90,6 +90,13 @@ class IPySigTrace(Configurable):
         "Programs a cell starts with exec (subprocess) inherit the signal blocked.",
     ).tag(config=True)
 
+    children = Bool(
+        True,
+        help="Ask the kernel's worker processes for their own stacks: its forks, and the "
+        "Python programs of this environment it starts, listen for the question on a "
+        "socket of their own (read at load).",
+    ).tag(config=True)
+
     handoff = Float(
         0.05,
         help="Longest time, in seconds, the signalled main thread waits for the watcher "
@@ -588,7 +595,8 @@ def load(shell: Any) -> None:
         extension.files.close()
         print(f"ipysigtrace: not loaded: {exc}", file=sys.stderr)
         return
-    extension.children.start()
+    if config.children:
+        extension.children.start()
     for note in extension.files.notes + extension.children.notes:
         print(f"ipysigtrace: {note}", file=sys.stderr)
     atexit.register(extension.files.close)  # a normal exit; a killed kernel: remove_stale

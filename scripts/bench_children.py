@@ -21,8 +21,10 @@ here fails on a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -187,13 +189,14 @@ def asking(folder: str, directory: str, rounds: int) -> None:
         else:
             print(f"  ask, resolved {statistics.median(ours) * 1000:.1f} ms; py-spy could not run")
     finally:
+        left = child_processes(parent.pid)  # before the parent goes: they would be orphans
         parent.kill()
         parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
-        for record in child_processes(os.getpid()):
-            if "spawn_main" in record.command or "resource_tracker" in record.command:
-                subprocess.run(["kill", str(record.pid)], check=False)
+        for record in left:
+            with contextlib.suppress(OSError):
+                os.kill(record.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
