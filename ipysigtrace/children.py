@@ -19,13 +19,12 @@ import json
 import os
 import select
 import socket
-import struct
 import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from .capture import FrameClassifier, FrozenStacks, mark_beneath_cell, resolve
-from .responder import ENV, FORMAT, REQUEST, VERSION, socket_path, watch_forks
+from .responder import ENV, FORMAT, REQUEST, VERSION, peer, socket_path, watch_forks
 from .runtime import children_dir, make_private_dir, remove_sockets_dir
 from .snapshot import ProcessRecord
 
@@ -138,9 +137,10 @@ def _connect(directory: str, process: ProcessRecord) -> socket.socket | None:
     connection.setblocking(False)
     try:
         connection.connect(path)
-        peer = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        if peer[0] != process.pid or peer[1] != os.geteuid():
-            raise PermissionError(f"the socket for {process.pid} belongs to process {peer[0]}")
+        who = peer(connection)
+        if who is None or who != (process.pid, os.geteuid()):
+            owner = who[0] if who else "unknown"
+            raise PermissionError(f"the socket for {process.pid} belongs to process {owner}")
         connection.send(REQUEST)
     except ConnectionRefusedError:  # nobody listens: it was left by a process that ended
         connection.close()

@@ -169,7 +169,8 @@ def _serve(state: _Armed) -> None:
         connection = _socket.socket(fileno=fd)
         try:
             connection.settimeout(TIMEOUT)
-            if _peer_uid(connection) == os.geteuid() and _request(connection):
+            who = peer(connection)
+            if who is not None and who[1] == os.geteuid() and _request(connection):
                 connection.sendall(answer(state))
         except OSError:
             pass
@@ -177,13 +178,14 @@ def _serve(state: _Armed) -> None:
             connection.close()
 
 
-def _peer_uid(connection: _socket.socket) -> int | None:
-    """The user id of the process at the other end (``SO_PEERCRED``: pid, uid, gid)."""
+def peer(connection: _socket.socket) -> tuple[int, int] | None:
+    """(pid, uid) of the process at the other end of a Unix socket (``SO_PEERCRED``:
+    pid, uid, gid); for a connection to a listener, the process that listens."""
     try:
         data = connection.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
     except (OSError, AttributeError):
         return None
-    return int.from_bytes(data[4:8], sys.byteorder)
+    return int.from_bytes(data[0:4], sys.byteorder), int.from_bytes(data[4:8], sys.byteorder)
 
 
 def _request(connection: _socket.socket) -> bool:

@@ -619,20 +619,27 @@ export function sections(
   return { sections: out, hidden };
 }
 
-/** Tasks with the same awaitable and frames, together; names in natural order. */
-export function taskGroups(tasks: ITask[]): ITask[][] {
-  const byKey = new Map<string, ITask[]>();
-  const sorted = [...tasks].sort((a, b) => naturalCompare(a.name, b.name));
-  for (const task of sorted) {
-    const key = JSON.stringify([task.awaiting, framesKey(task.frames)]);
-    const group = byKey.get(key);
+/** Items with the same key, together, groups in the order of their first item. */
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const byKey = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = byKey.get(k);
     if (group) {
-      group.push(task);
+      group.push(item);
     } else {
-      byKey.set(key, [task]);
+      byKey.set(k, [item]);
     }
   }
   return [...byKey.values()];
+}
+
+/** Tasks with the same awaitable and frames, together; names in natural order. */
+export function taskGroups(tasks: ITask[]): ITask[][] {
+  const sorted = [...tasks].sort((a, b) => naturalCompare(a.name, b.name));
+  return groupBy(sorted, task =>
+    JSON.stringify([task.awaiting, framesKey(task.frames)])
+  );
 }
 
 /**
@@ -847,20 +854,11 @@ export function processView(process: IProcess, snapshot: ISnapshot): ISnapshot {
  * together; the rule of `process_groups` in render/common.py.
  */
 export function processGroups(snapshot: ISnapshot): IProcess[][] {
-  const groups = new Map<string, IProcess[]>();
-  for (const process of snapshot.processes) {
-    if (process.threads.length) {
-      const view = processView(process, snapshot);
-      const key = JSON.stringify(process.threads.map(t => stackKey(view, t)));
-      const group = groups.get(key);
-      if (group) {
-        group.push(process);
-      } else {
-        groups.set(key, [process]);
-      }
-    }
-  }
-  return [...groups.values()];
+  const answered = snapshot.processes.filter(p => p.threads.length);
+  return groupBy(answered, process => {
+    const view = processView(process, snapshot);
+    return JSON.stringify(process.threads.map(t => stackKey(view, t)));
+  });
 }
 
 /** "Process 4243: a fork of the kernel", or "2 processes with the same stacks: 4243, 4244". */
