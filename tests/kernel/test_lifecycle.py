@@ -190,13 +190,23 @@ def test_signal_is_harmless_in_a_forked_child(loaded: Kernel) -> None:
 import os, signal, time
 import ipysigtrace.extension
 trigger = ipysigtrace.extension._active.trigger
-ends = (trigger._read_fd, trigger._ack_read, trigger._ack_write)
+# The pipes themselves, not their numbers: the child may reuse a freed number (its
+# responder's socket does), and that is not our pipe.
+ours = (trigger._read_fd, trigger._ack_read, trigger._ack_write)
+ends = {os.readlink(f"/proc/self/fd/{fd}") for fd in ours}
+def held():
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            names.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return names
 pid = os.fork()
 if pid == 0:
     os.kill(os.getpid(), signal.SIGUSR2)
     time.sleep(0.2)
-    closed = not any(os.path.exists(f"/proc/self/fd/{fd}") for fd in ends)
-    os._exit(7 if closed else 3)
+    os._exit(3 if ends & held() else 7)
 _, status = os.waitpid(pid, 0)
 os.waitstatus_to_exitcode(status)
 """
