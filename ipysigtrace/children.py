@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import linecache
 import os
+import re
 import select
 import socket
 import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from . import sources
 from .capture import FrameClassifier, FrozenStacks, mark_beneath_cell, resolve
 from .responder import ENV, FORMAT, REQUEST, VERSION, peer, socket_path, watch_forks
 from .runtime import children_dir, make_private_dir, remove_sockets_dir
@@ -35,6 +38,7 @@ MAX_FRAMES = 2000  # per thread
 
 NO_RESPONDER = "no stacks: not a Python program of this environment started after ipysigtrace"
 NO_ANSWER = "no stacks: no answer within {seconds:g} s (native code may hold its GIL)"
+NOT_ASKED = "no stacks: not asked (IPySigTrace.children is False)"
 
 
 class _Code(NamedTuple):
@@ -43,6 +47,7 @@ class _Code(NamedTuple):
     co_filename: str
     co_qualname: str
     co_name: str
+    co_firstlineno: int
 
 
 class Children:
@@ -53,6 +58,7 @@ class Children:
         self.pid = os.getpid()
         self.notes: list[str] = []
         self.active = False
+        self.why_not = NOT_ASKED  # each listed process's note while not active
 
     def start(self) -> None:
         """Make the directory and let the kernel's children know (never raises)."""
@@ -60,6 +66,7 @@ class Children:
             make_private_dir(self.path)
         except OSError as exc:
             self.notes.append(f"{exc}; worker processes are listed without their stacks")
+            self.why_not = f"no stacks: no directory for their answers ({exc.strerror or exc})"
             return
         os.environ[ENV] = self.path
         watch_forks()
@@ -79,6 +86,9 @@ class Children:
         """Fill in each process's stacks, or a note that says why it has none."""
         if self.active:
             ask(self.path, list(processes), classifier)
+            return
+        for process in processes:
+            process.note = process.note or self.why_not
 
 
 def ask(
@@ -163,6 +173,7 @@ def _take(process: ProcessRecord, data: bytes, classifier: FrameClassifier) -> N
     except (ValueError, RecursionError) as exc:
         process.note = f"no stacks: its answer could not be read ({str(exc)[:100]})"
         return
+    _find_sent_code(frozen, classifier)
     snapshot = resolve(frozen, classifier, trigger="request", pid=process.pid)
     if forked:  # it was forked from a cell's code: beneath the cell is the parent kernel
         for thread in snapshot.threads:
@@ -205,14 +216,58 @@ def _frozen(answer: Any, pid: int) -> tuple[FrozenStacks, bool, int]:
 
 
 def _frame(value: Any, where: str) -> tuple[Any, int]:
-    if not isinstance(value, list) or len(value) != 4:
-        raise ValueError(f"{where}: a frame is not [file, qualname, name, line]")
-    filename, qualname, name, lineno = value
+    if not isinstance(value, list) or len(value) != 5:
+        raise ValueError(f"{where}: a frame is not [file, qualname, name, line, first line]")
+    filename, qualname, name, lineno, first = value
     if not all(isinstance(text, str) for text in (filename, qualname, name)):
         raise ValueError(f"{where}: a frame's names are not strings")
-    if not _is_int(lineno) or lineno < 0:
+    if not (_is_int(lineno) and _is_int(first)) or min(lineno, first) < 0:
         raise ValueError(f"{where}: a frame's line is not a number")
-    return _Code(filename, qualname, name), lineno
+    return _Code(filename, qualname, name, first), lineno
+
+
+# cloudpickle (which Dask and joblib's loky use to send a function to a worker) leaves the
+# file name out of the code it sends: the worker runs it as "<dynamic-code>", with the line
+# numbers of the cell where it was written. That cell is the kernel's latest one whose
+# line ``co_firstlineno`` starts the definition of a function of that name.
+SENT_CODE = "<dynamic-code>"
+_CELL_NUMBER = re.compile(r"\[(\d+)\]$")
+_DECORATOR = re.compile(r"\s*@")
+
+
+def _find_sent_code(frozen: FrozenStacks, classifier: FrameClassifier) -> None:
+    """Give the frames of sent code the file name of the cell that defines it, if one does."""
+    found: dict[tuple[str, int], str] = {}
+    for chain in frozen.stacks.values():
+        for index, (code, lineno) in enumerate(chain):
+            if not isinstance(code, _Code) or code.co_filename != SENT_CODE:
+                continue
+            key = (code.co_name, code.co_firstlineno)
+            if key not in found:
+                found[key] = _cell_defining(*key, classifier)
+            if found[key]:
+                chain[index] = (code._replace(co_filename=found[key]), lineno)
+
+
+def _cell_defining(name: str, first: int, classifier: FrameClassifier) -> str:
+    if name == "<lambda>":
+        starts = re.compile(r".*\blambda\b")
+    else:
+        starts = re.compile(rf"\s*(async\s+)?def\s+{re.escape(name)}\s*[(\[]")
+    best, best_number = "", -1
+    for filename in list(linecache.cache):  # a copy: the cell's thread may add to it
+        if not isinstance(filename, str):
+            continue
+        number = _CELL_NUMBER.search(classifier.label(filename))
+        lines = sources.lines_of(filename) if number else None
+        if not number or not lines or int(number[1]) <= best_number:
+            continue
+        at = first - 1
+        while 0 <= at < len(lines) - 1 and _DECORATOR.match(lines[at]):
+            at += 1  # a decorated function's code starts at its first decorator
+        if 0 <= at < len(lines) and starts.match(lines[at]):
+            best, best_number = filename, int(number[1])
+    return best
 
 
 def _is_int(value: Any) -> bool:

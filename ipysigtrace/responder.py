@@ -38,7 +38,7 @@ import time
 
 ENV = "IPYSIGTRACE_CHILDREN"
 FORMAT = "ipysigtrace.child"
-VERSION = 1
+VERSION = 2  # 2: a frame is [file, qualname, name, line, first line]
 REQUEST = b"stacks 1\n"
 MAX_FRAMES = 2000  # innermost frames sent per thread; the rest are counted
 MAX_ADDRESS = 107  # bytes in a Unix socket's path: Linux's limit, less the final NUL
@@ -224,7 +224,7 @@ def answer(state: _Armed) -> bytes:
                 qualname = getattr(code, "co_qualname", code.co_name)
                 chain.append(
                     f"[{_text(code.co_filename)},{_text(qualname)},{_text(code.co_name)},"
-                    f"{int(frame.f_lineno or 0)}]"
+                    f"{int(frame.f_lineno or 0)},{int(code.co_firstlineno)}]"
                 )
             else:
                 left_out += 1

@@ -133,3 +133,60 @@ def test_unloading_stops_arming_the_children(loaded: Kernel) -> None:
     assert not os.path.exists(directory)
     loaded.execute("%load_ext ipysigtrace")
     assert loaded.execute(f"os.environ[{ENV!r}] == {directory!r}").result == "True"
+
+
+DASK = """\
+import time
+from dask.distributed import Client, LocalCluster
+cluster = LocalCluster(
+    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+)
+client = Client(cluster)
+def passing(function):
+    return function
+
+@passing  # its code starts at this line
+def slow(x):
+    time.sleep(10**6)  # each task waits here
+futures = client.map(slow, range(2))
+print("PIDS", [w.pid for w in cluster.workers.values()], flush=True)
+client.gather(futures)
+"""
+
+
+def test_a_dask_cluster_shows_each_task_at_its_cell_line(loaded: Kernel) -> None:
+    # Dask's workers run the cell's function as cloudpickle sent it, without its file name
+    # ("<dynamic-code>"): the kernel finds the cell that defines it.
+    msg_id = loaded.submit(DASK)
+    workers = ast.literal_eval(loaded.printed_line(msg_id, "PIDS ", timeout=120))
+    together = f"2 processes with the same stacks: {', '.join(map(str, sorted(workers)))}"
+    sleeping = "time.sleep(10**6)  # each task waits here"
+    content = loaded.dump_showing(msg_id, "client.gather(futures)", sleeping, together)
+    snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
+    (cell,) = [f for t in snapshot.threads if t.runs_cell for f in t.frames if f.kind == "cell"]
+    assert cell.line == "client.gather(futures)"
+    for pid in workers:
+        (record,) = [p for p in snapshot.processes if p.pid == pid]
+        tasks = [t.frames[-1] for t in record.threads if t.frames[-1].function == "slow"]
+        assert len(tasks) == 1, content["data"]["text/plain"]
+        assert tasks[0].kind == "cell" and tasks[0].label == cell.label
+        assert tasks[0].line.endswith("# each task waits here")
+        assert DASK.splitlines()[tasks[0].lineno - 1].endswith("# each task waits here")
+    loaded.interrupt_and_check(msg_id)
+    loaded.execute("client.close(); cluster.close()", timeout=120)
+
+
+def test_with_children_off_workers_are_listed_with_the_reason(loaded: Kernel) -> None:
+    loaded.execute("%unload_ext ipysigtrace")
+    loaded.execute("%config IPySigTrace.children = False")
+    loaded.execute("%load_ext ipysigtrace")
+    assert loaded.execute(f"import os; {ENV!r} in os.environ").result == "False"
+    msg_id, (*workers, other, shell, untouched) = started(loaded, "fork")
+    content = loaded.dump_showing(msg_id, f"pid {workers[0]}")
+    snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
+    listed = {p.pid: p for p in snapshot.processes}
+    for pid in (*workers, other, shell, untouched):
+        assert not listed[pid].threads, content["data"]["text/plain"]
+        assert listed[pid].note == "no stacks: not asked (IPySigTrace.children is False)"
+    loaded.interrupt_and_check(msg_id)
+    loaded.execute(CLEANUP)

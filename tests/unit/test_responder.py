@@ -215,9 +215,9 @@ def test_an_answer_that_is_not_one_gives_a_note(directory: Path, reply: bytes, n
 
 
 def wrong_fields(pid: int) -> list[bytes]:
-    head = f'{{"format":"ipysigtrace.child","version":1,"pid":{pid},"forked":false,"main":1,'
+    head = f'{{"format":"ipysigtrace.child","version":2,"pid":{pid},"forked":false,"main":1,'
     return [
-        (head + '"threads":[[1,"t",null,false,[["f","q","n",-1]],0]]}').encode(),
+        (head + '"threads":[[1,"t",null,false,[["f","q","n",-1,1]],0]]}').encode(),
         (head + '"threads":[[1,2,null,false,[],0]]}').encode(),
         (head + '"threads":[[1,"t",null,false,[["f","q","n"]],0]]}').encode(),
         (head + '"threads":"many"}').encode(),
