@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import linecache
 import os
-import re
 import select
 import socket
 import time
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
-from . import sources
 from .capture import FrameClassifier, FrozenStacks, mark_beneath_cell, resolve
+from .foreign import Code, find_cells
 from .responder import ENV, FORMAT, REQUEST, VERSION, peer, socket_path, watch_forks
 from .runtime import children_dir, make_private_dir, remove_sockets_dir
 from .snapshot import ProcessRecord
@@ -39,15 +37,6 @@ MAX_FRAMES = 2000  # per thread
 NO_RESPONDER = "no stacks: not a Python program of this environment started after ipysigtrace"
 NO_ANSWER = "no stacks: no answer within {seconds:g} s (native code may hold its GIL)"
 NOT_ASKED = "no stacks: not asked (IPySigTrace.children is False)"
-
-
-class _Code(NamedTuple):
-    """What ``resolve`` reads of a code object, for a frame of another process."""
-
-    co_filename: str
-    co_qualname: str
-    co_name: str
-    co_firstlineno: int
 
 
 class Children:
@@ -173,7 +162,7 @@ def _take(process: ProcessRecord, data: bytes, classifier: FrameClassifier) -> N
     except (ValueError, RecursionError) as exc:
         process.note = f"no stacks: its answer could not be read ({str(exc)[:100]})"
         return
-    _find_sent_code(frozen, classifier)
+    find_cells(list(frozen.stacks.values()), classifier)
     snapshot = resolve(frozen, classifier, trigger="request", pid=process.pid)
     if forked:  # it was forked from a cell's code: beneath the cell is the parent kernel
         for thread in snapshot.threads:
@@ -223,51 +212,7 @@ def _frame(value: Any, where: str) -> tuple[Any, int]:
         raise ValueError(f"{where}: a frame's names are not strings")
     if not (_is_int(lineno) and _is_int(first)) or min(lineno, first) < 0:
         raise ValueError(f"{where}: a frame's line is not a number")
-    return _Code(filename, qualname, name, first), lineno
-
-
-# cloudpickle (which Dask and joblib's loky use to send a function to a worker) leaves the
-# file name out of the code it sends: the worker runs it as "<dynamic-code>", with the line
-# numbers of the cell where it was written. That cell is the kernel's latest one whose
-# line ``co_firstlineno`` starts the definition of a function of that name.
-SENT_CODE = "<dynamic-code>"
-_CELL_NUMBER = re.compile(r"\[(\d+)\]$")
-_DECORATOR = re.compile(r"\s*@")
-
-
-def _find_sent_code(frozen: FrozenStacks, classifier: FrameClassifier) -> None:
-    """Give the frames of sent code the file name of the cell that defines it, if one does."""
-    found: dict[tuple[str, int], str] = {}
-    for chain in frozen.stacks.values():
-        for index, (code, lineno) in enumerate(chain):
-            if not isinstance(code, _Code) or code.co_filename != SENT_CODE:
-                continue
-            key = (code.co_name, code.co_firstlineno)
-            if key not in found:
-                found[key] = _cell_defining(*key, classifier)
-            if found[key]:
-                chain[index] = (code._replace(co_filename=found[key]), lineno)
-
-
-def _cell_defining(name: str, first: int, classifier: FrameClassifier) -> str:
-    if name == "<lambda>":
-        starts = re.compile(r".*\blambda\b")
-    else:
-        starts = re.compile(rf"\s*(async\s+)?def\s+{re.escape(name)}\s*[(\[]")
-    best, best_number = "", -1
-    for filename in list(linecache.cache):  # a copy: the cell's thread may add to it
-        if not isinstance(filename, str):
-            continue
-        number = _CELL_NUMBER.search(classifier.label(filename))
-        lines = sources.lines_of(filename) if number else None
-        if not number or not lines or int(number[1]) <= best_number:
-            continue
-        at = first - 1
-        while 0 <= at < len(lines) - 1 and _DECORATOR.match(lines[at]):
-            at += 1  # a decorated function's code starts at its first decorator
-        if 0 <= at < len(lines) and starts.match(lines[at]):
-            best, best_number = filename, int(number[1])
-    return best
+    return Code(filename, qualname, name, first), lineno
 
 
 def _is_int(value: Any) -> bool:

@@ -24,6 +24,7 @@ from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
 from .children import Children
+from .dasktasks import DaskAsker
 from .kernel import (
     CellTracker,
     ControlHandler,
@@ -97,6 +98,13 @@ class IPySigTrace(Configurable):
         "socket of their own (read at load).",
     ).tag(config=True)
 
+    dask = Float(
+        1.0,
+        min=0.0,
+        help="Longest time, in seconds, a dump waits for the scheduler of a Dask client "
+        "that the cell waits on to say what its workers run (0: never ask).",
+    ).tag(config=True)
+
     handoff = Float(
         0.05,
         help="Longest time, in seconds, the signalled main thread waits for the watcher "
@@ -145,6 +153,7 @@ class Extension:
         remove_stale(runtime)  # files of kernels that were killed
         self.files = KernelFiles(runtime)
         self.children = Children(runtime)  # where its workers answer for their stacks
+        self.dask = DaskAsker()  # what a Dask cluster's workers run, when the cell waits on it
         if self.kernel is not None:
             idle_fd = self.files.open("txt", "the idle-dump file (idle dumps go to stderr only)")
             self.publisher = KernelPublisher(
@@ -347,6 +356,9 @@ class Extension:
         threads = [t.native_id for t in snapshot.threads if t.native_id is not None]
         snapshot.processes = child_processes(snapshot.pid, threads)
         self.children.ask(snapshot.processes, self.classifier)
+        if self.config.dask > 0:
+            self.dask.seconds = self.config.dask
+            self.dask.ask(snapshot, self.classifier)
         self.memory.judge(snapshot)
         if not (with_locals or user_reprs):
             without_locals(snapshot)

@@ -178,6 +178,23 @@ class ProcessRecord:
 
 
 @dataclass
+class DaskWorker:
+    """A worker of the Dask cluster that the cell waits on, and its running tasks."""
+
+    address: str
+    tasks: list[TaskStack] = field(default_factory=list)  # name: the task's key
+
+
+@dataclass
+class DaskReport:
+    """What the scheduler of the cell's Dask client said its workers run (``dasktasks.py``)."""
+
+    scheduler: str  # its address
+    note: str = ""  # why no worker is listed: it did not answer in time, ...
+    workers: list[DaskWorker] = field(default_factory=list)  # those that run tasks
+
+
+@dataclass
 class StackSnapshot:
     """Every thread's stack at one moment."""
 
@@ -192,6 +209,7 @@ class StackSnapshot:
     cell_started: float | None = None
     trimmed: bool = False  # the kernel's own frames were left out (``without_internals``)
     processes: list[ProcessRecord] = field(default_factory=list)  # its child processes
+    dask: DaskReport | None = None  # the tasks of the Dask cluster the cell waits on
 
     def to_dict(self, compact: bool = False) -> dict[str, Any]:
         """The versioned JSON-ready form; ``compact``: the form a notebook keeps (above)."""
@@ -239,7 +257,11 @@ class StackSnapshot:
 
         processes = [replace(p, threads=[thread(t) for t in p.threads]) for p in self.processes]
         threads = [thread(t) for t in self.threads]
-        return replace(self, threads=threads, processes=processes, trimmed=True)
+        dask = self.dask and replace(
+            self.dask,
+            workers=[replace(w, tasks=[task(t) for t in w.tasks]) for w in self.dask.workers],
+        )
+        return replace(self, threads=threads, processes=processes, dask=dask, trimmed=True)
 
     def to_json(self, indent: int | None = None) -> str:
         """The versioned JSON text."""
@@ -309,17 +331,27 @@ class _Plain:
         data["threads"] = self.threads(process.threads)
         return data
 
+    def dask(self, report: DaskReport | None) -> dict[str, Any] | None:
+        if report is None:
+            return None
+        data = self.fields(report)
+        data["workers"] = []
+        for worker in report.workers:
+            written = self.fields(worker)
+            written["tasks"] = [self.stack(task) for task in worker.tasks]
+            data["workers"].append(written)
+        return data
+
     def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
         data = self.fields(snapshot)
         data["threads"] = self.threads(snapshot.threads)
         data["processes"] = [self.process(p) for p in snapshot.processes]
+        data["dask"] = self.dask(snapshot.dask)
         return data
 
 
-_NAMES = {
-    cls: tuple(f.name for f in fields(cls))
-    for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot, ProcessRecord)
-}
+_RECORDS = (FrameRecord, TaskStack, ThreadStack, StackSnapshot, ProcessRecord)
+_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (*_RECORDS, DaskWorker, DaskReport)}
 # What a record that stands for left-out frames leaves out (``elided`` says how many).
 _STAND_IN = FrameRecord("", 0, "", kind="machinery")
 _STAND_IN_FIELDS = {name: getattr(_STAND_IN, name) for name in _NAMES[FrameRecord]}
@@ -397,6 +429,8 @@ class _Compact(_Plain):
         data["threads"] = self.threads(snapshot.threads)
         if snapshot.processes:
             data["processes"] = [self.process(p) for p in snapshot.processes]
+        if snapshot.dask:
+            data["dask"] = self.dask(snapshot.dask)
         return data
 
 
@@ -583,6 +617,16 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
         "trimmed": (_bool, False),
         "processes": (_list(_record(ProcessRecord)), []),
+        "dask": (_optional(_record(DaskReport)), None),
+    },
+    DaskWorker: {
+        "address": (_str, REQUIRED),
+        "tasks": (_list(_record(TaskStack)), []),
+    },
+    DaskReport: {
+        "scheduler": (_str, REQUIRED),
+        "note": (_str, ""),
+        "workers": (_list(_record(DaskWorker)), []),
     },
 }
 

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..snapshot import (
+    DaskReport,
+    DaskWorker,
     FrameRecord,
     ProcessRecord,
     StackSnapshot,
@@ -389,3 +391,34 @@ def process_view(process: ProcessRecord, snapshot: StackSnapshot) -> StackSnapsh
         trigger="request",
         trimmed=snapshot.trimmed,
     )
+
+
+def dask_heading(report: DaskReport) -> str:
+    """'Dask scheduler tcp://10.0.0.5:8786: 3 tasks running on 2 workers', or its note.
+
+    The same text as ``daskHeading`` in the lab extension's model.ts.
+    """
+    where = f"Dask scheduler {report.scheduler or '(address unknown)'}"
+    if report.note:
+        return f"{where}: {report.note}"
+    tasks = sum(len(w.tasks) for w in report.workers)
+    if not tasks:
+        return f"{where}: no task is running on its workers"
+    workers = len(report.workers)
+    return (
+        f"{where}: {tasks:,} {'task' if tasks == 1 else 'tasks'} running on "
+        f"{workers:,} {'worker' if workers == 1 else 'workers'}"
+    )
+
+
+def dask_worker_heading(worker: DaskWorker) -> str:
+    """'Worker tcp://10.0.0.7:40411: 2 tasks'."""
+    count = len(worker.tasks)
+    return f"Worker {worker.address}: {count:,} {'task' if count == 1 else 'tasks'}"
+
+
+def dask_task_heading(tasks: list[TaskStack]) -> str:
+    """ "task ('getitem-9a2b', 0)", or '3 tasks with the same stack'."""
+    if len(tasks) == 1:
+        return f"task {tasks[0].name}"
+    return f"{len(tasks):,} tasks with the same stack"

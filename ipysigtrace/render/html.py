@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from html import escape as html_escape
 
-from ..snapshot import FrameRecord, ProcessRecord, StackSnapshot, ThreadStack
+from ..snapshot import DaskReport, FrameRecord, ProcessRecord, StackSnapshot, ThreadStack
 from ..threadstate import state_group
 from ..verdict import cell_verdict, section_text
 from . import highlight
@@ -24,6 +24,9 @@ from .common import (
     Hidden,
     Section,
     ViewOptions,
+    dask_heading,
+    dask_task_heading,
+    dask_worker_heading,
     fold_text,
     hidden_tasks_text,
     hidden_text,
@@ -89,6 +92,8 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None) -> str:
         parts.append(_processes(snapshot))
     for index, group in enumerate(process_groups(snapshot.processes)):
         parts.append(_process_group(group, snapshot, options, index < _GROUPS_OPEN))
+    if snapshot.dask:
+        parts.append(_dask(snapshot.dask, options))
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -151,6 +156,30 @@ def _process_group(
         f"<summary><b>{escape(process_group_heading(group, snapshot.pid))}</b></summary>"
         f'<div style="margin-left: 1em;">{"".join(body)}</div></details>'
     )
+
+
+def _dask(report: DaskReport, options: ViewOptions) -> str:
+    """The Dask cluster's workers, each a section of its tasks; the first few open."""
+    parts = ['<div class="ipysigtrace-dask" style="margin-top: 0.5em;">']
+    parts.append(f"<b>{escape(dask_heading(report))}</b>")
+    for index, worker in enumerate(report.workers):
+        body = []
+        for group in task_groups(worker.tasks):
+            body.append(
+                f'<div style="margin: 4px 0 0 1em;"><i>{escape(dask_task_heading(group))}</i></div>'
+            )
+            if len(group) > 1:
+                body.append(_members([t.name for t in group], "tasks"))
+            frames = "".join(_frames(group[0].frames, options))
+            body.append(f'<div style="margin-left: 1em;">{frames}</div>')
+        attr = " open" if index < _GROUPS_OPEN else ""
+        parts.append(
+            f'<details class="ipysigtrace-dask-worker"{attr} style="margin-top: 0.5em;">'
+            f"<summary><b>{escape(dask_worker_heading(worker))}</b></summary>"
+            f"{''.join(body)}</details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def _section(section: Section, options: ViewOptions, now: float) -> str:

@@ -8,12 +8,15 @@ headings bold, cell frames blue, folded and hidden rows dimmed.
 
 from __future__ import annotations
 
-from ..snapshot import FrameRecord, StackSnapshot
+from ..snapshot import DaskReport, FrameRecord, StackSnapshot
 from ..verdict import cell_verdict, section_text
 from .common import (
     Fold,
     Hidden,
     ViewOptions,
+    dask_heading,
+    dask_task_heading,
+    dask_worker_heading,
     fold_text,
     hidden_tasks_text,
     hidden_text,
@@ -77,7 +80,23 @@ def render(snapshot: StackSnapshot, options: ViewOptions | None = None, ansi: bo
         if len(group) > 1:
             out += (f"  {printable(process_text(p, snapshot.pid))}" for p in group)
         out += _threads(process_view(group[0], snapshot), options, style, "  ")
+    if snapshot.dask:
+        out += _dask(snapshot.dask, options, style)
     return "\n".join(out) + "\n"
+
+
+def _dask(report: DaskReport, options: ViewOptions, style: _Style) -> list[str]:
+    """What each worker of the cell's Dask cluster runs: its tasks, grouped by stack."""
+    out = ["", style(BOLD, printable(dask_heading(report)))]
+    for worker in report.workers:
+        out.append("")
+        out.append(style(BOLD, printable(dask_worker_heading(worker))))
+        for group in task_groups(worker.tasks):
+            out.append(f"  {printable(dask_task_heading(group))}:")
+            if len(group) > 1:
+                out.append(printable(f"    tasks: {members_text([t.name for t in group])}"))
+            out += _frames(group[0].frames, options, "    ", style)
+    return out
 
 
 def _threads(snapshot: StackSnapshot, options: ViewOptions, style: _Style, at: str) -> list[str]:
@@ -99,8 +118,6 @@ def _threads(snapshot: StackSnapshot, options: ViewOptions, style: _Style, at: s
         judged = section_text(thread, snapshot.time)
         if judged:
             out.append(at + printable(f"  {judged}"))
-        if not thread.frames:
-            out.append(f"{at}  (no Python frames)")
         out += _frames(thread.frames, options, at + "  ", style)
         tasks, hidden_tasks = shown_tasks(thread, options)
         for group in task_groups(tasks):
@@ -119,7 +136,7 @@ def _threads(snapshot: StackSnapshot, options: ViewOptions, style: _Style, at: s
 def _frames(
     frames: list[FrameRecord], options: ViewOptions, indent: str, style: _Style
 ) -> list[str]:
-    out = []
+    out = [] if frames else [f"{indent}(no Python frames)"]
     for row in rows(frames, options):
         if isinstance(row, Hidden):
             out.append(f"{indent}{style(DIM, hidden_text(row))}")

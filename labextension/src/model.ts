@@ -105,6 +105,22 @@ export interface IProcess {
   threads: IThread[];
 }
 
+/** A worker of the Dask cluster the cell waits on, and the tasks it runs. */
+export interface IDaskWorker {
+  address: string;
+  /** Each task's name is its key. */
+  tasks: ITask[];
+}
+
+/** What the scheduler of the cell's Dask client said its workers run. */
+export interface IDaskReport {
+  /** Its address. */
+  scheduler: string;
+  /** Why no worker is listed (no answer in time, ...), or "". */
+  note: string;
+  workers: IDaskWorker[];
+}
+
 export interface ISnapshot {
   format: string;
   version: number;
@@ -123,6 +139,8 @@ export interface ISnapshot {
   threads: IThread[];
   /** The kernel's descendants, by PID and command line, with their stacks. */
   processes: IProcess[];
+  /** The tasks of the Dask cluster the cell waits on; null when it waits on none. */
+  dask: IDaskReport | null;
 }
 
 /** What `POST .../dump` answers. */
@@ -329,7 +347,24 @@ export function parseSnapshot(value: unknown): ISnapshot {
           forked: p.forked === true,
           threads: parseThreads(p.threads)
         }))
-      : []
+      : [],
+    dask: parseDask(value.dask)
+  };
+}
+
+/** The Dask report, or null when there is none or it is not one. */
+function parseDask(value: unknown): IDaskReport | null {
+  if (!isRecord(value) || typeof value.scheduler !== 'string') {
+    return null;
+  }
+  const workers = Array.isArray(value.workers) ? value.workers : [];
+  return {
+    scheduler: value.scheduler,
+    note: str(value.note),
+    workers: workers.filter(isRecord).map(w => ({
+      address: str(w.address),
+      tasks: parseTasks(w.tasks)
+    }))
   };
 }
 
@@ -845,7 +880,8 @@ export function processView(process: IProcess, snapshot: ISnapshot): ISnapshot {
     note: '',
     cell_started: null,
     threads: process.threads,
-    processes: []
+    processes: [],
+    dask: null
   };
 }
 
@@ -1036,7 +1072,53 @@ export function renderText(
     const view = processView(group[0], snapshot);
     out.push(...threadLines(view, showInternals, showLocals, '  '));
   }
+  if (snapshot.dask) {
+    out.push('', daskHeading(snapshot.dask));
+    for (const worker of snapshot.dask.workers) {
+      out.push('', daskWorkerHeading(worker));
+      for (const group of taskGroups(worker.tasks)) {
+        out.push(`  ${daskTaskHeading(group)}:`);
+        if (group.length > 1) {
+          out.push(`    tasks: ${membersText(group.map(t => t.name))}`);
+        }
+        if (!group[0].frames.length) {
+          out.push('    (no Python frames)');
+        }
+        out.push(...stackLines(group[0], '    ', showInternals, showLocals));
+      }
+    }
+  }
   return out.join('\n') + '\n';
+}
+
+/**
+ * "Dask scheduler tcp://10.0.0.5:8786: 3 tasks running on 2 workers", or its
+ * note; `dask_heading` in render/common.py.
+ */
+export function daskHeading(report: IDaskReport): string {
+  const where = `Dask scheduler ${report.scheduler || '(address unknown)'}`;
+  if (report.note) {
+    return `${where}: ${report.note}`;
+  }
+  const tasks = report.workers.reduce((n, w) => n + w.tasks.length, 0);
+  if (!tasks) {
+    return `${where}: no task is running on its workers`;
+  }
+  const workers = report.workers.length;
+  return `${where}: ${plural(tasks, 'task')} running on ${plural(workers, 'worker')}`;
+}
+
+/** "Worker tcp://10.0.0.7:40411: 2 tasks". */
+export function daskWorkerHeading(worker: IDaskWorker): string {
+  return `Worker ${worker.address}: ${plural(worker.tasks.length, 'task')}`;
+}
+
+/** "task ('getitem-9a2b', 0)", or "3 tasks with the same stack". */
+export function daskTaskHeading(tasks: ITask[]): string {
+  if (tasks.length === 1) {
+    return `task ${tasks[0].name}`;
+  }
+  return `${tasks.length.toLocaleString('en-US')} tasks with the same stack`;
 }
 
 /** A process's thread sections as text, each line indented by `at`. */

@@ -7,6 +7,9 @@
  * `textContent`, never as HTML.
  */
 import {
+  daskHeading,
+  daskTaskHeading,
+  daskWorkerHeading,
   frameLocals,
   frameTitle,
   hiddenTasksText,
@@ -16,6 +19,7 @@ import {
   processText,
   processView,
   processesHeading,
+  IDaskReport,
   IFrame,
   IProcess,
   ILocal,
@@ -214,7 +218,35 @@ export class ThreadsRenderer {
     processGroups(snapshot).forEach((group, index) => {
       out.push(this._renderProcessGroup(snapshot, group, index < GROUPS_OPEN));
     });
+    if (snapshot.dask) {
+      out.push(this._renderDask(snapshot.dask));
+    }
     return out;
+  }
+
+  /** The Dask cluster's workers, each a section of its tasks grouped by stack. */
+  private _renderDask(report: IDaskReport): HTMLElement {
+    const block = el('div', 'jp-ipysigtrace-dask');
+    block.append(el('div', 'jp-ipysigtrace-dask-heading', daskHeading(report)));
+    report.workers.forEach((worker, index) => {
+      const details = el('details', 'jp-ipysigtrace-process');
+      const key = `dask:${worker.address}`;
+      details.dataset.ident = key;
+      details.dataset.defaultOpen = String(index < GROUPS_OPEN);
+      details.open = this._open.get(key) ?? index < GROUPS_OPEN;
+      details.append(
+        el(
+          'summary',
+          'jp-ipysigtrace-process-summary',
+          daskWorkerHeading(worker)
+        )
+      );
+      for (const group of taskGroups(worker.tasks)) {
+        details.append(this._renderTask(group, daskTaskHeading(group)));
+      }
+      block.append(details);
+    });
+    return block;
   }
 
   /** Child processes with the same stacks: who they are, then the stacks. */
@@ -368,9 +400,12 @@ export class ThreadsRenderer {
   }
 
   /** Asyncio tasks of the thread's loop with one stack: heading, members, frames. */
-  private _renderTask(group: ITask[]): HTMLElement {
+  private _renderTask(
+    group: ITask[],
+    heading = taskGroupHeading(group)
+  ): HTMLElement {
     const block = el('div', CLASS.task);
-    block.append(el('div', CLASS.taskHeading, taskGroupHeading(group)));
+    block.append(el('div', CLASS.taskHeading, heading));
     if (group.length > 1) {
       block.append(
         membersList(

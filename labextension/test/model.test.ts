@@ -8,6 +8,8 @@ import { test } from 'node:test';
 
 import {
   cellVerdict,
+  daskHeading,
+  daskWorkerHeading,
   dumpBody,
   executionCountFromLabel,
   frameLocals,
@@ -905,9 +907,10 @@ test('a thread like no earlier one is read as it stands', () => {
   assert.equal(thread.state, 'running');
 });
 
-// tests/fixtures/saved-snapshot.processes.txt is what Python's text renderer
-// makes of the fixture's child processes (tests/unit/test_saved_form.py).
-test('child processes and their stacks read as Python lays them out', () => {
+// tests/fixtures/saved-snapshot.workers.txt is what Python's text renderer
+// makes of the fixture's child processes and Dask workers
+// (tests/unit/test_saved_form.py).
+test('child processes, Dask workers and their stacks read as Python lays them out', () => {
   const saved = parseSnapshot(fixture('saved-snapshot.json'));
   assert.deepEqual(
     saved.processes.map(p => [p.pid, p.forked, p.threads.length]),
@@ -923,7 +926,7 @@ test('child processes and their stacks read as Python lays them out', () => {
     [[4245, 4246]]
   );
   const expected = fs.readFileSync(
-    path.join(FIXTURES, 'saved-snapshot.processes.txt'),
+    path.join(FIXTURES, 'saved-snapshot.workers.txt'),
     'utf8'
   );
   const text = renderText(saved, false);
@@ -956,5 +959,36 @@ test('child processes are read and listed after the threads, as Python lists the
   assert.deepEqual(
     parseSnapshot({ format: 'ipysigtrace.snapshot' }).processes,
     []
+  );
+});
+
+test('a Dask report is read with defaults, and its note replaces the count', () => {
+  const base = { format: 'ipysigtrace.snapshot', version: 1, time: 1, pid: 1 };
+  assert.equal(parseSnapshot(base).dask, null);
+  assert.equal(parseSnapshot({ ...base, dask: { workers: [] } }).dask, null);
+  const report = parseSnapshot({
+    ...base,
+    dask: {
+      scheduler: 'tcp://h:8786',
+      note: 'no answer from the scheduler within 1 s',
+      workers: [
+        { address: 'tcp://w:1', tasks: [{ name: 'k', frames: 'x' }, 7] }
+      ]
+    }
+  }).dask;
+  assert.ok(report);
+  assert.equal(
+    daskHeading(report),
+    'Dask scheduler tcp://h:8786: no answer from the scheduler within 1 s'
+  );
+  assert.deepEqual(report.workers[0].tasks, []);
+  assert.equal(
+    daskWorkerHeading(report.workers[0]),
+    'Worker tcp://w:1: 0 tasks'
+  );
+  report.note = '';
+  assert.equal(
+    daskHeading(report),
+    'Dask scheduler tcp://h:8786: no task is running on its workers'
   );
 });

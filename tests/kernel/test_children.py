@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -172,6 +173,17 @@ def test_a_dask_cluster_shows_each_task_at_its_cell_line(loaded: Kernel) -> None
         assert tasks[0].kind == "cell" and tasks[0].label == cell.label
         assert tasks[0].line.endswith("# each task waits here")
         assert DASK.splitlines()[tasks[0].lineno - 1].endswith("# each task waits here")
+    # The scheduler, asked through the cell's client, names each worker's task.
+    assert snapshot.dask is not None and not snapshot.dask.note, snapshot.dask
+    assert len(snapshot.dask.workers) == 2
+    for worker in snapshot.dask.workers:
+        (task,) = worker.tasks
+        assert task.name.startswith("slow-")
+        assert [(f.function, f.label) for f in task.frames] == [("slow", cell.label)]
+    text = content["data"]["text/plain"]
+    assert f"Dask scheduler {snapshot.dask.scheduler}: 2 tasks running on 2 workers" in text
+    assert f"Worker {snapshot.dask.workers[0].address}: 1 task" in text
+    assert "ipysigtrace-dask-worker" in content["data"]["text/html"]
     loaded.interrupt_and_check(msg_id)
     loaded.execute("client.close(); cluster.close()", timeout=120)
 
@@ -190,3 +202,37 @@ def test_with_children_off_workers_are_listed_with_the_reason(loaded: Kernel) ->
         assert listed[pid].note == "no stacks: not asked (IPySigTrace.children is False)"
     loaded.interrupt_and_check(msg_id)
     loaded.execute(CLEANUP)
+
+
+UNANSWERED = """\
+import os, signal, socket, subprocess, sys, time
+from dask.distributed import Client
+with socket.socket() as free:
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+scheduler = subprocess.Popen([
+    sys.executable, "-m", "distributed.cli.dask_scheduler",
+    "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+], stderr=subprocess.DEVNULL)
+client = Client(f"tcp://127.0.0.1:{port}", timeout=60)
+future = client.submit(sum, [1, 2])  # no worker: it never runs
+print("SCHEDULER", scheduler.pid, flush=True)
+future.result()
+"""
+
+
+def test_a_scheduler_that_does_not_answer_leaves_a_note(loaded: Kernel) -> None:
+    msg_id = loaded.submit(UNANSWERED)
+    scheduler = int(loaded.printed_line(msg_id, "SCHEDULER ", timeout=120))
+    answered = loaded.dump_showing(msg_id, "future.result()", "no task is running on its workers")
+    assert "ipysigtrace-dask" in answered["data"]["text/html"]
+    os.kill(scheduler, signal.SIGSTOP)  # alive, connected, and silent
+    try:
+        content = loaded.dump_showing(msg_id, "no answer from the scheduler within 1 s")
+        snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
+        assert snapshot.dask is not None and not snapshot.dask.workers
+        assert any(t.runs_cell for t in snapshot.threads), "the dump came, with the cell"
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+    loaded.interrupt_and_check(msg_id)
+    loaded.execute("client.close(); scheduler.kill(); scheduler.wait()", timeout=120)

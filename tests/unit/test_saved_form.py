@@ -15,6 +15,8 @@ import pytest
 from ipysigtrace.render import MIME_TYPE, bundle, text
 from ipysigtrace.render.common import Hidden, ViewOptions, rows
 from ipysigtrace.snapshot import (
+    DaskReport,
+    DaskWorker,
     FrameRecord,
     ProcessRecord,
     StackSnapshot,
@@ -84,6 +86,21 @@ def built() -> StackSnapshot:
             ProcessRecord(4244, 4243, "", "ended, not yet reaped by its parent"),
             *(forked_worker(pid) for pid in (4245, 4246)),
         ],
+        dask=dask_report(),
+    )
+
+
+def dask_report() -> DaskReport:
+    """Two workers of a Dask cluster: one runs two tasks with the same stack."""
+    load = FrameRecord("/tmp/ipykernel_1/2.py", 8, "load", "time.sleep(60)", "Cell In[2]", "cell")
+    read = FrameRecord("/srv/lib/reader.py", 40, "read", "return f.read()", "", "user")
+    tasks = [TaskStack(f"('load-9a2b', {i})", [load, read]) for i in (1, 0)]
+    return DaskReport(
+        "tcp://10.0.0.5:8786",
+        workers=[
+            DaskWorker("tcp://10.0.0.7:40411", tasks),
+            DaskWorker("tcp://10.0.0.8:40411", [TaskStack("sum-77ee", [load])]),
+        ],
     )
 
 
@@ -116,11 +133,11 @@ def test_the_fixtures_are_what_the_writer_writes() -> None:
     assert json.loads((FIXTURES / "saved-snapshot.expanded.json").read_text()) == trimmed.to_dict()
 
 
-def test_the_processes_text_is_the_fixture_the_lab_extension_matches() -> None:
-    """``saved-snapshot.processes.txt``: the child processes of the saved fixture, as text;
-    the lab extension's renderer must make the same of them (model.test.ts)."""
+def test_the_workers_text_is_the_fixture_the_lab_extension_matches() -> None:
+    """``saved-snapshot.workers.txt``: the child processes and the Dask workers of the saved
+    fixture, as text; the lab extension's renderer must make the same of them (model.test.ts)."""
     shown = text.render(StackSnapshot.from_json((FIXTURES / "saved-snapshot.json").read_text()))
-    expected = (FIXTURES / "saved-snapshot.processes.txt").read_text()
+    expected = (FIXTURES / "saved-snapshot.workers.txt").read_text()
     assert shown[shown.index("4 child processes") :] == expected
 
 
