@@ -154,14 +154,18 @@ def stack_key(thread: ThreadStack) -> tuple[object, ...]:
     return (role, thread.state, _frames_key(thread.frames), tasks)
 
 
-def _rank(thread: ThreadStack, snapshot: StackSnapshot) -> int:
+def _rank(thread: ThreadStack, snapshot: StackSnapshot, no_cell: bool) -> int:
     """Which sections come first: the cell's thread, then waits on other threads, ...
 
     A ``%stackdump`` runs on the cell's thread, so that thread is only the magic: it
-    goes last, and the threads that wait come first.
+    goes last, and the threads that wait come first. When no thread runs a cell (a
+    worker's own stacks, an idle kernel), the threads in code of a cell or of the user
+    take the cell's place: in a Dask worker, the thread that runs the task.
     """
     if thread.runs_cell:
         return 5 if snapshot.trigger == "magic" else 0
+    if no_cell and any(f.kind in ("cell", "user") for f in thread.frames):
+        return 0
     if thread.state in SYNC_WAITS:
         return 1
     group = state_group(thread.state)
@@ -173,7 +177,8 @@ def sections(
 ) -> tuple[list[Section], list[ThreadStack]]:
     """The shown threads grouped by ``stack_key``, the right one first, and those hidden.
 
-    Order: the cell's thread (unless the dump is a ``%stackdump``), threads waiting on a
+    Order: the cell's thread (unless the dump is a ``%stackdump``; when none runs a
+    cell, the threads in a cell's or the user's code), threads waiting on a
     lock, queue, event or condition, other waits, running, the rest; then the main thread,
     then names in natural order. Open: the first section, the cell's thread (but for
     ``%stackdump``) and the waits on other threads.
@@ -186,11 +191,16 @@ def sections(
     for members in by_key.values():
         members.sort(key=lambda t: natural_key(t.name))
         out.append(Section(members))
+    no_cell = not any(t.runs_cell for t in snapshot.threads)
     out.sort(
-        key=lambda s: (_rank(s.first, snapshot), not s.first.is_main, natural_key(s.first.name))
+        key=lambda s: (
+            _rank(s.first, snapshot, no_cell),
+            not s.first.is_main,
+            natural_key(s.first.name),
+        )
     )
     for index, section in enumerate(out):
-        rank = _rank(section.first, snapshot)
+        rank = _rank(section.first, snapshot, no_cell)
         section.open = index == 0 or rank in (0, 1)
     return out, hidden
 

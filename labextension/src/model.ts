@@ -599,12 +599,19 @@ export interface ISection {
 
 /**
  * Which sections come first: the cell's thread (but a `%stackdump` runs on
- * it, so there it is only the magic and goes last), waits on other threads,
- * other waits, running, the rest.
+ * it, so there it is only the magic and goes last; when no thread runs a
+ * cell, the threads in a cell's or the user's code), waits on other
+ * threads, other waits, running, the rest; `_rank` in render/common.py.
  */
-function rank(snapshot: ISnapshot, thread: IThread): number {
+function rank(snapshot: ISnapshot, thread: IThread, noCell: boolean): number {
   if (runsCell(snapshot, thread)) {
     return snapshot.trigger === 'magic' ? 5 : 0;
+  }
+  if (
+    noCell &&
+    thread.frames.some(f => f.kind === 'cell' || f.kind === 'user')
+  ) {
+    return 0;
   }
   if (SYNC_WAITS.has(thread.state)) {
     return 1;
@@ -638,17 +645,18 @@ export function sections(
     threads: members.sort((a, b) => naturalCompare(a.name, b.name)),
     open: false
   }));
+  const noCell = !snapshot.threads.some(t => runsCell(snapshot, t));
   out.sort((a, b) => {
     const x = a.threads[0];
     const y = b.threads[0];
     return (
-      rank(snapshot, x) - rank(snapshot, y) ||
+      rank(snapshot, x, noCell) - rank(snapshot, y, noCell) ||
       Number(y.is_main) - Number(x.is_main) ||
       naturalCompare(x.name, y.name)
     );
   });
   out.forEach((section, index) => {
-    const r = rank(snapshot, section.threads[0]);
+    const r = rank(snapshot, section.threads[0], noCell);
     section.open = index === 0 || r <= 1;
   });
   return { sections: out, hidden };

@@ -793,6 +793,47 @@ test('the cell thread first and open, waits on other threads open', () => {
   assert.equal(magic[2].open, false);
 });
 
+test('where no thread runs a cell, the one in its code comes first and open', () => {
+  const worker = parseSnapshot({
+    format: 'ipysigtrace.snapshot',
+    version: 1,
+    time: 1,
+    pid: 10,
+    trigger: 'request',
+    threads: [
+      {
+        ident: 1,
+        name: 'MainThread',
+        is_main: true,
+        state: 'waiting for I/O',
+        frames: [
+          {
+            filename: '/lib/selectors.py',
+            lineno: 468,
+            function: 'select',
+            kind: 'library'
+          }
+        ]
+      },
+      {
+        ident: 2,
+        name: 'Dask-Default-Threads-0',
+        state: 'sleeping',
+        frames: [
+          { filename: '/tmp/k/2.py', lineno: 6, function: 'slow', kind: 'cell' }
+        ]
+      }
+    ]
+  });
+  assert.deepEqual(
+    sections(worker, false).sections.map(s => [s.threads[0].name, s.open]),
+    [
+      ['Dask-Default-Threads-0', true],
+      ['MainThread', false]
+    ]
+  );
+});
+
 test('naturalCompare and membersText follow the Python rule', () => {
   assert.deepEqual(['w-10', 'w-2', 'W-1'].sort(naturalCompare), [
     'W-1',

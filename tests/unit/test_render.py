@@ -317,6 +317,25 @@ def test_a_stackdump_puts_the_waiting_threads_first_and_its_own_last() -> None:
     assert groups[-1].first.runs_cell and not groups[-1].open
 
 
+def test_where_no_thread_runs_a_cell_the_one_in_its_code_comes_first() -> None:
+    """A Dask worker's own stacks: its loop waits in the main thread, a task sleeps in a
+    function of the cell on another; that one is the one to read."""
+    select = FrameRecord("/lib/selectors.py", 468, "select", kind="library")
+    loop = ThreadStack(1, "MainThread", 10, is_main=True, state="waiting for I/O", frames=[select])
+    task = ThreadStack(
+        2,
+        "Dask-Default-Threads-0",
+        11,
+        state="sleeping",
+        frames=[FrameRecord("/tmp/ipykernel_1/2.py", 6, "slow", kind="cell", label="Cell In[2]")],
+    )
+    groups, _ = common.sections(StackSnapshot(1.0, 10, [loop, task], "request"), ViewOptions())
+    assert [(s.first.name, s.open) for s in groups] == [
+        ("Dask-Default-Threads-0", True),
+        ("MainThread", False),
+    ]
+
+
 def test_a_collapsed_section_names_its_innermost_user_frame() -> None:
     page = render(_crowd(), "html")
     odd = page[page.index("worker-300") :]
