@@ -19,6 +19,7 @@ EXPECTED = {  # a line each hang's dump must show
     4: "waiting on a queue",
     5: "more times ...]",
     6: "300 threads worker-0 … worker-299: waiting on an event",
+    7: "2 processes with the same stacks",
 }
 
 
