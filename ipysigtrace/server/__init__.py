@@ -34,3 +34,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 def _unload_jupyter_server_extension(serverapp: Any) -> None:
     """Called by jupyter_server when it stops."""
     close_context()
+    state = serverapp.web_app.settings.get("ipysigtrace_state")
+    if isinstance(state, KernelState):
+        state.gateway.close_all()

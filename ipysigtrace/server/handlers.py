@@ -34,6 +34,7 @@ from ..rawdump import collect
 from ..render.common import excerpt
 from ..runtime import read_identity
 from .ask import ask_kernel
+from .gateway import GatewayConnections
 
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 STATUS_TIMEOUT = 1.0
@@ -82,6 +83,7 @@ class KernelState:
         self.last: dict[str, float] = {}
         self.busy: set[str] = set()  # kernels with a dump under way
         self.asking: dict[str, int] = {}  # requests under way, by kernel
+        self.gateway = GatewayConnections()  # websockets to kernels behind a gateway
 
     def take(self, kernel_id: str) -> bool:
         """Count a request to the kernel in; False (take nothing) when MAX_ASKS are under way."""
@@ -100,6 +102,7 @@ class KernelState:
         """The kernel stopped or restarted: what it said about itself may not hold."""
         self.facts.pop(kernel_id, None)
         self.last.pop(kernel_id, None)
+        self.gateway.forget(kernel_id)
 
 
 def parse_options(body: bytes) -> dict[str, Any] | str:
@@ -227,7 +230,11 @@ class StatusHandler(KernelHandler):
         try:
             alive = await running(manager)
             asked = alive and await self.may_ask(kernel_id, manager, STATUS_TIMEOUT)
-            answer = await ask_kernel(manager, "status", STATUS_TIMEOUT) if asked else None
+            answer = (
+                await ask_kernel(manager, "status", STATUS_TIMEOUT, self.state.gateway)
+                if asked
+                else None
+            )
         finally:
             self.state.give(kernel_id)
         loaded = self.remember(kernel_id, answer)
@@ -280,7 +287,7 @@ class DumpHandler(KernelHandler):
                 return
             wanted = options.get("locals") or False
             answer = (
-                await ask_kernel(manager, "dump", DUMP_TIMEOUT, locals=wanted)
+                await ask_kernel(manager, "dump", DUMP_TIMEOUT, state.gateway, locals=wanted)
                 if await self.may_ask(kernel_id, manager, DUMP_TIMEOUT)
                 else None
             )

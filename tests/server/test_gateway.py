@@ -290,7 +290,15 @@ async def test_dump_of_a_hung_cell_through_the_gateway(
             await asyncio.sleep(0.5)
         main = next(t for t in snapshot.threads if t.runs_cell)
         assert (main.frames[-1].function, main.frames[-1].lineno) == ("hang", 3)
-        # The dump's own websocket to the gateway is closed; the front end's is untouched.
+        # As the panel's auto-refresh does: every dump goes over one websocket of ours.
+        ours = server.web_app.settings["ipysigtrace_state"].gateway.connections[kernel_id]
+        for _ in range(4):
+            while (code := (await dump(jp_fetch, kernel_id))[0]) == 429:
+                await asyncio.sleep(0.2)
+            assert code == 200
+        assert server.web_app.settings["ipysigtrace_state"].gateway.connections[kernel_id] is ours
+        assert gateway.get("api", "kernels", kernel_id)["connections"] == 2
+        # Unused, it is closed; the front end's is untouched.
         await wait_for_connections(gateway, kernel_id, 1)
         await interrupt(jp_fetch, frontend, kernel_id, hung)
         assert await frontend.run_after_error("40 + 2") == "42", "the kernel runs the next cell"
