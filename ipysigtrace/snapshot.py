@@ -59,6 +59,10 @@ running cell started (seconds since the epoch), null when no cell runs or it is 
 asked (``responder.py``), empty when it could not answer (``note`` says why); ``forked``:
 it is a fork of its parent that runs no program of its own (its command line is its
 parent's). Absent when there are none.
+``dask`` of the snapshot, when the cell waits on a Dask client (``dasktasks.py``):
+``{"scheduler", "note", "workers": [{"address", "tasks"}]}``, each task in the form of an
+asyncio task, its ``name`` the task's key; ``note`` says why no worker is listed (the
+scheduler did not answer in time, ...). Absent (null) when the cell waits on no Dask client.
 The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
 the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
 (frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
