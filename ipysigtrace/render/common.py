@@ -95,13 +95,13 @@ def rows(frames: list[FrameRecord], options: ViewOptions) -> list[FrameRecord | 
     for frame in frames:
         if frame.elided or (frame.kind == "machinery" and not options.show_machinery):
             if out and isinstance(out[-1], Hidden):
-                out[-1].count += frame.count
+                out[-1].count += frame.count  # its repeats too: a hidden frame has no fold
             else:
                 out.append(Hidden(frame.count))
         else:
             out.append(frame)
-        if frame.repeat:
-            pending.append((frame.span, Fold(frame)))
+            if frame.repeat:
+                pending.append((frame.span, Fold(frame)))
         still = []
         for left, fold in pending:
             if left == 1:

@@ -1008,10 +1008,12 @@ export function frameLocals(frame: IFrame): ILocal[] {
 export function localLines(local: ILocal, indent: string): string[] {
   const [first, ...rest] = local.value.split(/\r\n|\r|\n/);
   const pad = ' '.repeat(local.name.length + 3);
-  return [
+  const lines = [
     `${indent}${local.name} = ${first}`,
     ...rest.map(line => `${indent}${pad}${line}`)
   ];
+  lines[lines.length - 1] += `  (${local.type})`;
+  return lines;
 }
 
 /**
@@ -1058,6 +1060,10 @@ export function renderText(
   ];
   if (snapshot.note) {
     out.push(snapshot.note);
+  }
+  const verdict = cellVerdict(snapshot);
+  if (verdict) {
+    out.push(verdict[0].toUpperCase() + verdict.slice(1));
   }
   out.push(...threadLines(snapshot, showInternals, showLocals, ''));
   if (snapshot.processes.length) {
@@ -1144,11 +1150,18 @@ function threadLines(
     const role = runsCell(snapshot, thread) ? ', runs the cell' : '';
     out.push('');
     const heading = `${single ? 'Thread ' : ''}${sectionHeading(section)}`;
-    out.push(`${at}${heading}${role}: ${thread.state}`);
+    const held = thread.held_by ? `, held by thread ${thread.held_by}` : '';
+    out.push(`${at}${heading}${role}: ${thread.state}${held}`);
     if (!single) {
       out.push(
         `${at}  threads: ${membersText(section.threads.map(t => t.name))}`
       );
+    }
+    // The first look is said once, on the cell's line, rather than on every thread.
+    const judged =
+      thread.verdict === 'first' ? '' : threadVerdict(thread, snapshot.time);
+    if (judged) {
+      out.push(`${at}  ${judged}`);
     }
     if (!thread.frames.length) {
       out.push(`${at}  (no Python frames)`);
@@ -1171,7 +1184,7 @@ function threadLines(
   }
   if (hidden.length) {
     out.push('');
-    out.push(`${at}(${hiddenThreadsText(hidden)})`);
+    out.push(`${at}(${hiddenThreadsText(hidden)}; --all shows them)`);
   }
   return out;
 }

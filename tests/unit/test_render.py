@@ -110,6 +110,18 @@ def test_a_folded_group_is_shown_after_its_last_frame() -> None:
     assert lines[fold - 1] == "ping()" and lines[fold + 1].startswith('File "/x.py", line 9')
 
 
+def test_a_hidden_frame_that_repeats_is_counted_not_folded() -> None:
+    """The kernel's recursion (asyncio's run loop re-entered) is part of the hidden count;
+    no fold row names a frame that is not shown (as ``rows`` in model.ts)."""
+    loop = FrameRecord("/site/asyncio/base_events.py", 5, "run", kind="machinery", repeat=3)
+    cell = FrameRecord("/tmp/ipykernel_1/2.py", 1, "<module>", kind="cell", label="Cell In[2]")
+    shown = common.rows([loop, cell], ViewOptions())
+    assert [type(row).__name__ for row in shown] == ["Hidden", "FrameRecord"]
+    assert isinstance(shown[0], common.Hidden) and shown[0].count == 4
+    everything = common.rows([loop, cell], ViewOptions(show_machinery=True))
+    assert [type(row).__name__ for row in everything] == ["FrameRecord", "Fold", "FrameRecord"]
+
+
 def test_locals_are_escaped() -> None:
     frame = FrameRecord(
         "/x.py",
