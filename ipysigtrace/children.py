@@ -37,6 +37,7 @@ MAX_FRAMES = 2000  # per thread
 NO_RESPONDER = "no stacks: not a Python program of this environment started after ipysigtrace"
 NO_ANSWER = "no stacks: no answer within {seconds:g} s (native code may hold its GIL)"
 NOT_ASKED = "no stacks: not asked (IPySigTrace.children is False)"
+CLOSED = "no stacks: it ended, or closed the connection, before it answered"
 
 
 class Children:
@@ -116,6 +117,8 @@ def ask(
                     continue
                 if chunk:
                     process.note = "no stacks: its answer was too large"
+                elif not data:  # an end before any answer: it exited while asked
+                    process.note = process.note or CLOSED
                 elif not process.note:
                     _take(process, bytes(data), classifier)
                 poller.unregister(fd)

@@ -202,7 +202,7 @@ class FakeResponder:
         (b"not json", "its answer could not be read"),
         (b'{"format": "something else"}', "not an ipysigtrace answer"),
         (b"[" * 100_000 + b"]" * 100_000, "its answer could not be read"),
-        (b"", "its answer could not be read"),
+        (b"", "it ended, or closed the connection, before it answered"),
         (b"\xff\xfe", "its answer could not be read"),
     ],
 )
