@@ -408,7 +408,8 @@ class Extension:
             refused = "no cell is running; a profile samples the running cell"
         if refused or cell is None:
             return {"status": "error", "message": refused}
-        profile_id, refused = self.profiling.start(seconds, rate, cell.thread, cell.parent)
+        show = content.get("show") is True
+        profile_id, refused = self.profiling.start(seconds, rate, cell.thread, cell.parent, show)
         if refused:
             return {"status": "error", "message": refused}
         return {"profile_id": profile_id, "seconds": seconds, "rate": rate}

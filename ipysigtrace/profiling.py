@@ -2,8 +2,9 @@
 
 Two ways in. ``%stackdump --profile 30s`` opens a window: every cell that starts within it
 is sampled (not the magic's own cell), and shows its profile when it ends, or when the
-window closes while it runs. A control request (``ipysigtrace profile KERNEL``) profiles
-the cell that runs now; the asker fetches the result by its id. Either way a profile stops
+window closes while it runs. A control request (``ipysigtrace profile KERNEL``, the panel's
+"Profile 10 s") profiles the cell that runs now; the asker fetches the result by its id,
+and the panel's (``show``) is also shown under the cell when it ends. Either way a profile stops
 at its duration, at the end of its cell, when asked to, and on unload.
 
 The watcher calls ``next_due`` and ``fire``; the main thread ``cell_started`` and
@@ -115,14 +116,18 @@ class Profiling:
 
     # -- control requests (control thread) ------------------------------------------------
 
-    def start(self, seconds: float, rate: float, thread: int, parent: Any) -> tuple[str, str]:
-        """Profile the running cell: (id, '') or ('', why not)."""
+    def start(
+        self, seconds: float, rate: float, thread: int, parent: Any, show: bool = False
+    ) -> tuple[str, str]:
+        """Profile the running cell: (id, '') or ('', why not). ``show``: when it ends, its
+        view goes under the cell too (the panel's "Profile 10 s"); it is kept either way."""
         sampler = self.active
         if sampler is not None and not sampler.finished:
             left = max(0.0, sampler.deadline - time.time())
             by = "%stackdump --profile" if sampler.origin == "magic" else "another request"
             return "", f"a profile started by {by} is running ({left:.0f} s left)"
-        sampler = Sampler(seconds, rate, thread, self.skip(), parent, origin="request")
+        origin = "panel" if show else "request"
+        sampler = Sampler(seconds, rate, thread, self.skip(), parent, origin=origin)
         profile_id = self._new_id()
         self.active, self.active_id = sampler, profile_id
         self.wake()
@@ -192,6 +197,8 @@ class Profiling:
                 self.show(profile, sampler.parent, view)
         else:
             self._keep(profile_id, profile)
+            if sampler.origin == "panel" and profile.ticks:
+                self.show(profile, sampler.parent, None)
 
     def _keep(self, profile_id: str, profile: Profile) -> None:
         self.results[profile_id] = profile

@@ -74,7 +74,7 @@ class Sampler:
         self.skip = frozenset(skip_idents)
         self.parent = parent  # the execute request of the cell it profiles, for its display
         self.cell = cell
-        self.origin = origin  # who started it: magic or request
+        self.origin = origin  # who started it: magic, request, or panel (shown when done)
         self.ticks = 0
         self.dropped = 0
         self.distinct = 0

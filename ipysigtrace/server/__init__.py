@@ -8,6 +8,7 @@ from ..protocol import REPLY, REQUEST
 from .ask import close_context
 from .cleanup import watch_kernels
 from .handlers import KernelState, handlers
+from .profiling import profile_handlers
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
@@ -26,7 +27,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         ]
     state = KernelState()
     web_app.settings["ipysigtrace_state"] = state
-    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", handlers(base_url) + profile_handlers(base_url))
     watch_kernels(serverapp, state)
     serverapp.log.info("ipysigtrace: stack dump endpoints at /ipysigtrace/api/kernels/<id>")
 
