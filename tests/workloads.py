@@ -27,3 +27,17 @@ def cpu(repeat):
         fib(22)
     return time.perf_counter() - start
 """
+
+# A cell that runs until interrupted, almost all of its time in ``hot`` (and its generator
+# expression); it prints "crunching" once it is under way.
+HOT_LOOP = """\
+def hot(n):
+    return sum(i * i for i in range(n))
+
+def crunch():
+    print("crunching", flush=True)
+    while True:
+        hot(20_000)
+
+crunch()
+"""

@@ -12,6 +12,12 @@ import {
   IDumpReply,
   parseDumpReply
 } from './model';
+import {
+  IProfileStarted,
+  ProfileState,
+  parseProfileStarted,
+  parseProfileState
+} from './profiler';
 
 /** The server extension's URL prefix, below the server's base URL. */
 export const API_PATH = 'ipysigtrace/api/kernels';
@@ -41,28 +47,22 @@ async function serverMessage(response: Response): Promise<string | null> {
 }
 
 /**
- * Ask the server for a snapshot of every thread's stack of a kernel.
- *
- * Resolves with the reply; rejects with an `ApiError`.
+ * Call an endpoint of a kernel: its JSON answer, or an `ApiError` with the
+ * server's message (else one for the status).
  */
-export async function requestDump(
-  kernelId: string,
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
-  options: IDumpOptions = {}
-): Promise<IDumpReply> {
+async function call(
+  settings: ServerConnection.ISettings,
+  path: string[],
+  init: RequestInit
+): Promise<unknown> {
   const url = URLExt.join(
     settings.baseUrl,
     API_PATH,
-    encodeURIComponent(kernelId),
-    'dump'
+    ...path.map(part => encodeURIComponent(part))
   );
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(
-      url,
-      { method: 'POST', body: dumpBody(options) },
-      settings
-    );
+    response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     throw new ApiError(
       0,
@@ -76,18 +76,58 @@ export async function requestDump(
       message ?? defaultErrorMessage(response.status)
     );
   }
-  let data: unknown;
   try {
-    data = await response.json();
+    return await response.json();
   } catch {
     throw new ApiError(
       response.status,
       'The server answered with invalid JSON.'
     );
   }
+}
+
+/**
+ * Ask the server for a snapshot of every thread's stack of a kernel.
+ *
+ * Resolves with the reply; rejects with an `ApiError`.
+ */
+export async function requestDump(
+  kernelId: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+  options: IDumpOptions = {}
+): Promise<IDumpReply> {
+  const data = await call(settings, [kernelId, 'dump'], {
+    method: 'POST',
+    body: dumpBody(options)
+  });
   try {
     return parseDumpReply(data);
   } catch (error) {
-    throw new ApiError(response.status, (error as Error).message);
+    throw new ApiError(200, (error as Error).message);
   }
+}
+
+/** Start profiling the cell the kernel runs now, for `seconds`. */
+export async function requestProfile(
+  kernelId: string,
+  seconds: number,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<IProfileStarted> {
+  const data = await call(settings, [kernelId, 'profile'], {
+    method: 'POST',
+    body: JSON.stringify({ seconds })
+  });
+  return parseProfileStarted(data);
+}
+
+/** Where a profile stands: running, or done with its summary. */
+export async function requestProfileResult(
+  kernelId: string,
+  profileId: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<ProfileState> {
+  const data = await call(settings, [kernelId, 'profile', profileId], {
+    method: 'GET'
+  });
+  return parseProfileState(data);
 }

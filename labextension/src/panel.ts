@@ -20,7 +20,7 @@ import {
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { requestDump } from './api';
+import { requestDump, requestProfile, requestProfileResult } from './api';
 import {
   ActionId,
   AUTO_REFRESH_MS,
@@ -40,6 +40,7 @@ import {
   snapshotTitle,
   summary
 } from './model';
+import { hotText, PROFILE_SECONDS, ProfileRun } from './profiler';
 import { CLASS, el, filterBox, rawBanner, ThreadsRenderer } from './view';
 
 /** The class of the notice's button (kept focused across a redraw). */
@@ -232,6 +233,16 @@ export class StacksView extends Widget {
       clock: windowClock
     };
     this.controller = new StacksController(host, () => this._render());
+    this.profiler = new ProfileRun(
+      {
+        kernelId: host.kernelId,
+        startProfile: (kernelId, seconds) => requestProfile(kernelId, seconds),
+        profileResult: (kernelId, profileId) =>
+          requestProfileResult(kernelId, profileId),
+        clock: windowClock
+      },
+      () => this._render()
+    );
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     this._watch(kernel());
     this._render();
@@ -239,6 +250,9 @@ export class StacksView extends Widget {
 
   /** What the panel asks and when; the view draws what it says. */
   readonly controller: StacksController;
+
+  /** The "Profile 10 s" button's profile of the running cell. */
+  readonly profiler: ProfileRun;
 
   get showInternals(): boolean {
     return this._threads.showInternals;
@@ -309,6 +323,7 @@ export class StacksView extends Widget {
       return;
     }
     this.controller.dispose();
+    this.profiler.dispose();
     this._watch(null);
     this.source.sessionContext.kernelChanged.disconnect(
       this._onKernelChanged,
@@ -318,6 +333,7 @@ export class StacksView extends Widget {
   }
 
   private _onKernelChanged(): void {
+    this.profiler.cancel();
     this._watch(this.source.sessionContext.session?.kernel ?? null);
     this.controller.kernelChanged();
     this.controller.kernelStateChanged();
@@ -348,6 +364,9 @@ export class StacksView extends Widget {
     const status = el('div', CLASS.status, state.status);
     status.setAttribute('aria-live', 'polite');
 
+    if (this.profiler.text) {
+      this.node.append(this._renderProfile());
+    }
     if (state.notice) {
       this.node.append(this._renderNotice(state.notice));
     }
@@ -374,6 +393,24 @@ export class StacksView extends Widget {
   }
 
   /** The banner for a kernel without ipysigtrace: one sentence, one button. */
+  /** Where the profile stands; once done, the functions that took the time. */
+  private _renderProfile(): HTMLElement {
+    const block = el('div', 'jp-ipysigtrace-profile');
+    block.setAttribute('aria-live', 'polite');
+    block.append(
+      el('div', 'jp-ipysigtrace-profile-status', this.profiler.text)
+    );
+    const summary = this.profiler.summary;
+    if (summary?.top.length) {
+      const list = el('ol', 'jp-ipysigtrace-profile-top');
+      for (const hot of summary.top) {
+        list.append(el('li', '', hotText(hot)));
+      }
+      block.append(list);
+    }
+    return block;
+  }
+
   private _renderNotice(notice: INotice): HTMLElement {
     const box = el(
       'div',
@@ -514,6 +551,17 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
         locals.pressed = view.showLocals;
       }
     });
+    const profile: ToolbarButton = new ToolbarButton({
+      label: `Profile ${PROFILE_SECONDS} s`,
+      tooltip:
+        `Sample the running cell for ${PROFILE_SECONDS} s without stopping ` +
+        'it; its flame graph goes under the cell',
+      className: 'jp-ipysigtrace-profile-button',
+      onClick: () => {
+        profile.pressed = false;
+        void view.profiler.start();
+      }
+    });
     const copy: ToolbarButton = new ToolbarButton({
       icon: copyIcon,
       label: 'Copy as text',
@@ -528,6 +576,7 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
     this.toolbar.addItem('auto-refresh', auto);
     this.toolbar.addItem('internals', internals);
     this.toolbar.addItem('locals', locals);
+    this.toolbar.addItem('profile', profile);
     this.toolbar.addItem('copy', copy);
   }
 

@@ -14,22 +14,11 @@ from tornado.httpclient import HTTPClientError
 
 from harness import BARE_KERNEL_NAME
 from ipysigtrace.profile import Profile, top_functions
+from workloads import HOT_LOOP
 
 from .api import client_for, start_kernel, wait_for_output
 
 pytestmark = pytest.mark.server
-
-BUSY = """\
-def hot(n):
-    return sum(i * i for i in range(n))
-
-def work():
-    print("working", flush=True)
-    while True:
-        hot(20_000)
-
-work()
-"""
 
 
 @pytest.fixture
@@ -59,8 +48,8 @@ async def test_a_running_cell_is_profiled_and_shown_under_it(
             409,
             "No cell is running; a profile samples the running cell.",
         )
-        busy = client.execute(BUSY)
-        await wait_for_output(client, busy, "working")
+        busy = client.execute(HOT_LOOP)
+        await wait_for_output(client, busy, "crunching")
         for bad, says in [
             ('{"seconds": "ten"}', '"seconds" is a number'),
             ('{"seconds": 1e9}', "between 0.1 and 600"),

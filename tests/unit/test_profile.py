@@ -7,12 +7,19 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ipysigtrace import sampler as sampler_module
 from ipysigtrace.capture import FrameClassifier
-from ipysigtrace.profile import Profile, own_stacks, top_functions
+from ipysigtrace.profile import (
+    Profile,
+    ProfileFrame,
+    ThreadProfile,
+    own_stacks,
+    top_functions,
+)
 from ipysigtrace.render.profile import bundle, render, speedscope, text
 from ipysigtrace.sampler import MAX_DEPTH, Sampler
 
@@ -141,3 +148,29 @@ def test_deadline_and_clock() -> None:
 def qualified(name: str) -> str:
     """A function's name as capture gives it: qualified from 3.11, bare on 3.10."""
     return name if sys.version_info >= (3, 11) else name.rsplit(".", 1)[-1]
+
+
+def fixture_profile() -> Profile:
+    """``tests/fixtures/profile.json``: the lab extension's node tests read it (profiler.ts)."""
+    frames = [
+        ProfileFrame("dispatch", "/site-packages/ipykernel/kernelbase.py", 10, "machinery"),
+        ProfileFrame("<module>", "/tmp/ipykernel_1/3.py", 9, "cell", "Cell In[3]"),
+        ProfileFrame("hot", "/tmp/ipykernel_1/3.py", 1, "cell", "Cell In[3]"),
+        ProfileFrame("cool", "/home/me/slow.py", 4, "user"),
+        ProfileFrame("poll", "/site-packages/zmq/sugar/poll.py", 90, "machinery"),
+    ]
+    cell = ThreadProfile(
+        1, "MainThread", 100, [((0, 1, 2), 70), ((0, 1, 3), 25), ((0, 1), 5)], runs_cell=True
+    )
+    other = ThreadProfile(2, "IOPub", 100, [((4,), 100)])
+    return Profile(4242, 1764320000.0, 10.0, 10.0, 100, "duration", frames, [cell, other])
+
+
+def test_the_profile_fixture_is_what_the_writer_writes() -> None:
+    """If this fails after a deliberate change of the form, write the file anew."""
+    path = Path(__file__).parent.parent / "fixtures" / "profile.json"
+    profile = fixture_profile()
+    assert json.loads(path.read_text()) == profile.to_dict()
+    cell = profile.cell_thread()
+    shares = [(r.frame.function, r.own) for r in top_functions(profile, cell.stacks)]
+    assert shares[:3] == [("hot", 70), ("cool", 25), ("<module>", 5)]  # as profiler.ts says
