@@ -393,6 +393,22 @@ export class StacksView extends Widget {
   }
 
   /** The banner for a kernel without ipysigtrace: one sentence, one button. */
+  /** "Profile 10 s", beside the line that says how long the cell has run. */
+  private _profileButton(): HTMLElement {
+    const button = el(
+      'button',
+      'jp-ipysigtrace-profile-button',
+      `Profile ${PROFILE_SECONDS} s`
+    );
+    button.type = 'button';
+    button.title =
+      `Sample the running cell for ${PROFILE_SECONDS} s without stopping it: ` +
+      'the functions that take its time, here and (with its flame graph) under the cell';
+    button.disabled = this.profiler.running;
+    button.addEventListener('click', () => void this.profiler.start());
+    return button;
+  }
+
   /** Where the profile stands; once done, the functions that took the time. */
   private _renderProfile(): HTMLElement {
     const block = el('div', 'jp-ipysigtrace-profile');
@@ -459,6 +475,9 @@ export class StacksView extends Widget {
     const verdict = cellVerdict(snapshot);
     if (verdict) {
       header.append(el('span', 'jp-ipysigtrace-verdict', verdict));
+    }
+    if (snapshot.kind === 'rich' && snapshot.cell_started !== null) {
+      header.append(this._profileButton());
     }
     if (reply.source) {
       header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));
@@ -551,17 +570,6 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
         locals.pressed = view.showLocals;
       }
     });
-    const profile: ToolbarButton = new ToolbarButton({
-      label: `Profile ${PROFILE_SECONDS} s`,
-      tooltip:
-        `Sample the running cell for ${PROFILE_SECONDS} s without stopping ` +
-        'it; its flame graph goes under the cell',
-      className: 'jp-ipysigtrace-profile-button',
-      onClick: () => {
-        profile.pressed = false;
-        void view.profiler.start();
-      }
-    });
     const copy: ToolbarButton = new ToolbarButton({
       icon: copyIcon,
       label: 'Copy as text',
@@ -576,7 +584,6 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
     this.toolbar.addItem('auto-refresh', auto);
     this.toolbar.addItem('internals', internals);
     this.toolbar.addItem('locals', locals);
-    this.toolbar.addItem('profile', profile);
     this.toolbar.addItem('copy', copy);
   }
 
