@@ -16,6 +16,7 @@ a kernel that has not imported ``distributed`` is never asked about it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -38,6 +39,8 @@ _FRAME = re.compile(r'\s*File "([^\n]*)", line (\d+), in ([^\n]*)\n\t?(.*)', re.
 # The frames of a worker thread before the task's own function: Dask's, and the thread's.
 _WORKER = tuple(os.path.join(os.sep, name, "") for name in ("distributed", "dask"))
 _THREADING = ("threading.py", os.path.join("concurrent", "futures", ""))
+# What Client.sync raises when its callback_timeout passes (3.10: asyncio's own class).
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
 class DaskAsker:
@@ -70,7 +73,7 @@ class DaskAsker:
         thread.daemon = True
         start_deaf(thread)
         thread.join(self.seconds + 0.25)  # its own timeout ends it a little before
-        if thread.is_alive() or not answer or isinstance(answer[0], TimeoutError):
+        if thread.is_alive() or not answer or isinstance(answer[0], _TIMEOUTS):
             self.asking = thread
             report.note = NO_ANSWER.format(seconds=self.seconds)
             return
