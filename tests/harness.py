@@ -265,6 +265,16 @@ class Kernel:
     def alive(self) -> bool:
         return self.km.is_alive()
 
+    def how_it_ended(self) -> str:
+        """'killed by SIGSEGV', 'exit code 1', or 'still running': for a failed test's message."""
+        process = getattr(self.km.provisioner, "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
     def shutdown(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)

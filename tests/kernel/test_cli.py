@@ -65,7 +65,7 @@ def test_raw_dump_when_native_code_holds_the_gil(loaded: Kernel) -> None:
     assert (
         "raw dump" in done.stdout and "holds the GIL" in done.stdout and "in native" in done.stdout
     )
-    assert loaded.alive()
+    assert loaded.alive(), loaded.how_it_ended()
 
 
 def test_bad_input(kernel: Kernel, tmp_path) -> None:

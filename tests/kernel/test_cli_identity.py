@@ -260,7 +260,7 @@ def test_the_raw_dump_uses_the_signal_the_kernel_published(kernel: Kernel) -> No
             break
         assert time.monotonic() < deadline, done.stderr or done.stdout
     assert done.returncode == 0 and "in native" in done.stdout, done.stderr
-    assert kernel.alive()
+    assert kernel.alive(), kernel.how_it_ended()
 
 
 def test_a_fifo_where_a_connection_file_should_be_blocks_nothing() -> None:

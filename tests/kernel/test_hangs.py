@@ -44,7 +44,7 @@ def test_every_hang_gets_its_dump_under_the_cell(loaded: Kernel, case: Hang, tmp
         hung = loaded.interrupt_and_check(msg_id)
         assert hung.errors and hung.errors[0]["ename"] == "KeyboardInterrupt"
     else:
-        assert loaded.alive()  # the fixture shuts it down
+        assert loaded.alive(), loaded.how_it_ended()  # the fixture shuts it down
 
 
 def main_thread_block(text: str) -> str:
@@ -188,7 +188,7 @@ await fetch_forever(asyncio.Queue())
     assert "asyncio task" in html
     # ipykernel cannot interrupt a cell awaiting a future that never completes (with or
     # without ipysigtrace); the kernel is alive, and the fixture shuts it down.
-    assert loaded.alive()
+    assert loaded.alive(), loaded.how_it_ended()
 
 
 def test_event_loop_on_another_thread(loaded: Kernel) -> None:

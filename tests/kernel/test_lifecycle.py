@@ -169,7 +169,7 @@ def test_storm_of_signals(loaded: Kernel) -> None:
     assert 1 <= len(dumps) <= 200, f"{len(dumps)} dumps for 1,000 signals"
     hung = loaded.interrupt_and_check(msg_id)
     assert hung.errors[0]["ename"] == "KeyboardInterrupt"
-    assert loaded.alive()
+    assert loaded.alive(), loaded.how_it_ended()
 
 
 def test_dumps_do_not_change_the_result(loaded: Kernel) -> None:
@@ -232,7 +232,7 @@ def test_raw_signal_is_caught_only_while_loaded_and_survives_a_storm(kernel: Ker
         kernel.signal(urg)
         kernel.signal()
     time.sleep(1)
-    assert kernel.alive()
+    assert kernel.alive(), kernel.how_it_ended()
     assert os.path.getsize(raw_file) > 0, "faulthandler wrote raw dumps"
     kernel.interrupt_and_check(msg_id)
     kernel.execute("%unload_ext ipysigtrace")
@@ -300,7 +300,7 @@ def test_signals_during_load_and_unload(kernel: Kernel) -> None:
     finally:
         stop.set()
         thread.join()
-    assert kernel.alive()
+    assert kernel.alive(), kernel.how_it_ended()
     assert "<Handlers.SIG_DFL: 0>, []" in kernel.execute(STATE).stdout
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from typing import Any
 
 from tornado.httpclient import HTTPClientError
@@ -15,6 +17,19 @@ async def status_of(jp_fetch: Any, kernel_id: str) -> dict[str, Any]:
     """GET the kernel's status."""
     response = await jp_fetch("ipysigtrace", "api", "kernels", kernel_id)
     return json.loads(response.body)
+
+
+async def status_once_loaded(jp_fetch: Any, kernel_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The status of a kernel that loads ipysigtrace as it starts, once it says so.
+
+    A kernel the server has just started may still be starting: it gets STATUS_TIMEOUT to
+    show that it loaded, and on a busy machine that can pass first ("not loaded", rightly).
+    """
+    deadline = time.monotonic() + timeout
+    while not (status := await status_of(jp_fetch, kernel_id))["loaded"]:
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(0.2)
+    return status
 
 
 async def dump(jp_fetch: Any, kernel_id: str, body: str = "{}") -> tuple[int, dict[str, Any]]:

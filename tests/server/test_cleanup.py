@@ -19,7 +19,7 @@ import pytest
 from ipysigtrace.runtime import KINDS, kernel_file
 from ipysigtrace.server.cleanup import has_kernel_actions
 
-from .api import start_kernel, status_of
+from .api import start_kernel, status_once_loaded
 
 pytestmark = pytest.mark.server
 
@@ -57,7 +57,7 @@ def jp_server_config(planted: dict[str, list[Path]]) -> dict[str, Any]:
 
 async def files_of(jp_fetch: Any, jp_serverapp: Any, kernel_id: str) -> tuple[int, list[Path]]:
     """A loaded kernel's PID and its files, which exist once it answers."""
-    assert (await status_of(jp_fetch, kernel_id))["loaded"] is True
+    await status_once_loaded(jp_fetch, kernel_id)
     pid = jp_serverapp.kernel_manager.get_kernel(kernel_id).provisioner.pid
     paths = [Path(kernel_file(os.environ["JUPYTER_RUNTIME_DIR"], pid, kind)) for kind in KINDS]
     assert all(p.exists() for p in paths), paths

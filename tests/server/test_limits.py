@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from ipysigtrace.server.handlers import MAX_BODY, NOT_RUNNING
 
-from .api import dump, start_kernel, status_of
+from .api import dump, start_kernel, status_of, status_once_loaded
 
 pytestmark = pytest.mark.server
 
@@ -51,7 +51,7 @@ async def test_a_dump_is_authorized_as_execute(jp_fetch: Any) -> None:
     for body in ("{}", json.dumps({"locals": "repr"})):
         code, answer = await dump(jp_fetch, kernel_id, body)
         assert code == 403, answer
-    assert (await status_of(jp_fetch, kernel_id))["loaded"] is True, "reading is allowed"
+    await status_once_loaded(jp_fetch, kernel_id)  # reading is allowed
 
 
 @pytest.mark.parametrize("jp_server_config", [NoExecuteNoRead], indirect=True)
@@ -78,7 +78,7 @@ async def test_many_requests_at_once_cost_little(
     fds and threads are this process's. Each request holds two sockets (client and server
     side); anything much beyond that is a cost per request that was not bounded."""
     kernel_id = await start_kernel(jp_fetch)
-    assert (await status_of(jp_fetch, kernel_id))["loaded"] is True
+    await status_once_loaded(jp_fetch, kernel_id)
     url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}ipysigtrace/api/kernels/{kernel_id}"
     http = AsyncHTTPClient(force_instance=True, max_clients=REQUESTS + 20)
     base_fds, base_threads = open_fds(), threads()
@@ -145,7 +145,7 @@ async def test_bad_bodies_get_one_line(jp_fetch: Any) -> None:
 
 async def test_a_killed_kernel_is_not_running(jp_fetch: Any, jp_serverapp: Any) -> None:
     kernel_id = await start_kernel(jp_fetch)
-    assert (await status_of(jp_fetch, kernel_id))["loaded"] is True
+    await status_once_loaded(jp_fetch, kernel_id)
     manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
     manager.stop_restarter()  # else the server starts it again
     os.kill(manager.provisioner.pid, signal.SIGKILL)
