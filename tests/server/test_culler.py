@@ -29,7 +29,9 @@ from .api import (
 
 pytestmark = pytest.mark.server
 
-CULL_IDLE = 3  # seconds
+# Seconds. Longer than a kernel takes to start and load ipysigtrace on a loaded machine
+# (with 3, one was culled before it was ever asked), short enough for the tests to end.
+CULL_IDLE = 10
 
 
 @pytest.fixture
