@@ -105,19 +105,28 @@ class KernelState:
         self.gateway.forget(kernel_id)
 
 
-def parse_options(body: bytes) -> dict[str, Any] | str:
-    """The options of a dump request, or a one-line reason to refuse the body."""
+def body_object(body: bytes, field: str, bad: str) -> dict[str, Any] | str:
+    """A request's body: a small JSON object with at most ``field``; else a one-line reason
+    to refuse it (``bad`` says what the body must be)."""
     if len(body) > MAX_BODY:
-        return f"The body has {len(body)} bytes; a dump request needs at most {MAX_BODY}."
+        return f"The body has {len(body)} bytes; a request needs at most {MAX_BODY}."
     try:
         options = json.loads(body or b"{}")
     except (ValueError, RecursionError):  # RecursionError: a deeply nested body
-        return BAD_BODY
+        return bad
     if not isinstance(options, dict):
-        return BAD_BODY
-    unknown = [key for key in options if key != "locals"]
+        return bad
+    unknown = [key for key in options if key != field]
     if unknown:
-        return f'Unknown field {excerpt(repr(unknown[0]))} in the body; the one field is "locals".'
+        return f'Unknown field {excerpt(repr(unknown[0]))} in the body; the one field is "{field}".'
+    return options
+
+
+def parse_options(body: bytes) -> dict[str, Any] | str:
+    """The options of a dump request, or a one-line reason to refuse the body."""
+    options = body_object(body, "locals", BAD_BODY)
+    if isinstance(options, str):
+        return options
     wanted = options.get("locals")
     if not (wanted is None or isinstance(wanted, bool) or wanted == "repr"):
         return f'"locals" is true, false or "repr", not {excerpt(repr(wanted))}.'

@@ -11,7 +11,6 @@ notebook keeps it; the GET hands over its JSON. Both are authorized as a dump is
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -20,7 +19,15 @@ from tornado import web
 
 from ..render.common import excerpt
 from .ask import ask_kernel
-from .handlers import KERNEL_ID, NOT_LOADED, REMOTE_NOT_LOADED, KernelHandler, local_pid, running
+from .handlers import (
+    KERNEL_ID,
+    NOT_LOADED,
+    REMOTE_NOT_LOADED,
+    KernelHandler,
+    body_object,
+    local_pid,
+    running,
+)
 
 PROFILE_ID = r"(?P<profile_id>\d+-\d+)"
 ASK_TIMEOUT = 2.0
@@ -30,15 +37,9 @@ BAD_BODY = 'The body must be a JSON object such as {"seconds": 10}.'
 
 def parse_seconds(body: bytes) -> float | str:
     """The profile's duration from the request's body, or a one-line reason to refuse it."""
-    try:
-        options = json.loads(body or b"{}")
-    except (ValueError, RecursionError):
-        return BAD_BODY
-    if not isinstance(options, dict):
-        return BAD_BODY
-    unknown = [key for key in options if key != "seconds"]
-    if unknown:
-        return f'Unknown field {excerpt(repr(unknown[0]))} in the body; the one field is "seconds".'
+    options = body_object(body, "seconds", BAD_BODY)
+    if isinstance(options, str):
+        return options
     seconds = options.get("seconds", 10)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return f'"seconds" is a number, not {excerpt(repr(seconds))}.'

@@ -55,6 +55,7 @@ async def test_a_running_cell_is_profiled_and_shown_under_it(
             ('{"seconds": 1e9}', "between 0.1 and 600"),
             ('{"rate": 5}', "Unknown field"),
             ("[1]", "JSON object"),
+            (" " * 5000 + "{}", "a request needs at most 4096"),
         ]:
             code, body = await call(jp_fetch, kernel_id, "profile", body=bad)
             assert code == 400 and says in body["message"], body
