@@ -64,7 +64,9 @@ class Server:
         self.kernel_id = self.request("POST", "/api/kernels", {"name": SPEC})["id"]
         self.client = BlockingKernelClient()
         self.client.load_connection_file(str(self.runtime / f"kernel-{self.kernel_id}.json"))
-        self.client.start_channels()
+        # No heartbeat channel: without a manager, wait_for_ready takes a heartbeat missed
+        # for 1 s as a dead kernel, and a kernel starting on a loaded machine misses one.
+        self.client.start_channels(hb=False)
         self.client.wait_for_ready(timeout=60)
         self.hung: str | None = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import signal
 import sys
 import tempfile
@@ -27,6 +28,23 @@ from ipysigtrace.rawdump import collect
 from ipysigtrace.render import text
 
 
+def until_deaf(kernel: Kernel, timeout: float = 60) -> None:
+    """Until the kernel's control channel stops answering: native code holds the GIL.
+
+    Only then is the raw signal sent, as the server and the command line do: faulthandler
+    walks the other threads' frames without the GIL, and a thread that runs Python
+    meanwhile can crash the kernel (README, "When native code holds the GIL").
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kernel.ask("status", timeout=1)
+        except queue.Empty:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the kernel still answers: native code never took the GIL")
+
+
 def run_one(case: Hang, modules: str) -> tuple[str, str, str, str, str]:
     kernel = Kernel()  # ipysigtrace loads itself, as in every kernel where it is installed
     try:
@@ -35,20 +53,16 @@ def run_one(case: Hang, modules: str) -> tuple[str, str, str, str, str]:
             kernel.execute(case.setup)
         msg_id = kernel.submit(case.code)
         kernel.wait_for(msg_id, "execute_input")
-        if not case.raw:
-            kernel.wait_until_cell_runs()
-        start = time.perf_counter()
         if case.raw:
-            raw = None
-            deadline = time.monotonic() + 30
-            while raw is None and time.monotonic() < deadline:  # until native code runs
-                raw = collect(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid, timeout=2)
-                found = raw is not None and case.shows in text.render(raw)
-                raw = raw if found else None
-            kind, found = "raw", raw is not None
+            until_deaf(kernel)
+            start = time.perf_counter()
+            raw = collect(os.environ["JUPYTER_RUNTIME_DIR"], kernel.pid, timeout=10)
+            kind, found = "raw", raw is not None and case.shows in text.render(raw)
         else:
+            kernel.wait_until_cell_runs()
             if not catches(kernel.pid, signal.SIGUSR2):  # never signal a process without it
                 raise RuntimeError("ipysigtrace did not load in the kernel")
+            start = time.perf_counter()
             found, deadline = False, time.monotonic() + 30
             while not found and time.monotonic() < deadline:  # until the cell hangs
                 kernel.signal()
@@ -61,7 +75,7 @@ def run_one(case: Hang, modules: str) -> tuple[str, str, str, str, str]:
             ran = "yes" if kernel.execute_after_error("40 + 2").result == "42" else "no"
         else:
             ran = "no: cannot be interrupted"
-        alive = "yes" if kernel.alive() else "NO"
+        alive = "yes" if kernel.alive() else f"NO: {kernel.how_it_ended()}"
         return case.name, kind, latency, alive, ran
     finally:
         kernel.shutdown()

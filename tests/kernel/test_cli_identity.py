@@ -169,7 +169,7 @@ def start_bare_kernel_elsewhere(cwd: Path, name: str) -> tuple[subprocess.Popen,
     process = subprocess.Popen(command, cwd=cwd, env=environ, stderr=subprocess.DEVNULL)
     client = BlockingKernelClient()
     client.load_connection_file(str(path))
-    client.start_channels()
+    client.start_channels(hb=False)  # a heartbeat missed for 1 s is not a dead kernel
     try:
         client.wait_for_ready(timeout=60)
     except BaseException:
