@@ -75,6 +75,13 @@ REMOTE_NO_ANSWER = (
 )
 
 
+def refusal(answer: dict[str, Any]) -> str:
+    """What to say of a kernel's answer that carries no snapshot."""
+    message = answer.get("message")
+    said = excerpt(message) if isinstance(message, str) and message else "no snapshot"
+    return f"The kernel answered, but without a snapshot: {said}"
+
+
 class KernelState:
     """What the server remembers per kernel: its signal, and when it was last asked."""
 
@@ -307,6 +314,11 @@ class DumpHandler(KernelHandler):
         snapshot = answer.get("snapshot") if answer and self.remember(kernel_id, answer) else None
         if isinstance(snapshot, dict):
             self.reply(200, {"source": "control", "snapshot": snapshot})
+            return
+        if answer is not None:
+            # It answered, so Python runs in it: no raw signal, whose dump walks the frames
+            # of running threads without the GIL (README, "When native code holds the GIL").
+            self.reply(502, {"message": refusal(answer)})
             return
         raw = await self.raw_dump(kernel_id, manager)
         if raw is not None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_core.paths import jupyter_runtime_dir
 from tornado.httpclient import HTTPClientError
 
 from harness import BARE_KERNEL_NAME
@@ -113,10 +116,13 @@ async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_servera
         assert status["can_raw"] is True
         code = "import itertools\ndef native():\n    return sum(itertools.repeat(1))\nnative()"
         client.execute(code)
-        await asyncio.sleep(1.0)
-        code, body = await dump(jp_fetch, kernel_id)
-        assert code == 200, body
-        assert body["source"] == "raw"
+        deadline = time.monotonic() + 60
+        while True:  # a dump from the control channel until native code holds the GIL
+            code, body = await dump(jp_fetch, kernel_id)
+            assert code == 200, body
+            if body["source"] == "raw":
+                break
+            assert time.monotonic() < deadline, "the kernel kept answering"
         snapshot = StackSnapshot.from_dict(body["snapshot"])
         assert snapshot.kind == "raw" and "holds the GIL" in snapshot.note
         main = next(t for t in snapshot.threads if t.runs_cell)
@@ -127,6 +133,35 @@ async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_servera
         client.stop_channels()
         manager = jp_serverapp.kernel_manager
         await manager.shutdown_kernel(kernel_id, now=True)
+
+
+async def test_an_answer_without_a_snapshot_is_passed_on_and_no_raw_signal_sent(
+    jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    client = await client_for(jp_serverapp, kernel_id)
+    try:
+        await run(client, "", "40 + 2")  # loaded, and has answered a status request
+        broken = (
+            "import ipysigtrace.extension as e\n"
+            "def broken(*args, **kwargs):\n    raise RuntimeError('capture broke')\n"
+            "e._active.control.snapshot = broken"
+        )
+        assert await run(client, broken, "40 + 2") == "42"
+        pid = int(await run(client, "import os", "os.getpid()"))
+        raw = Path(jupyter_runtime_dir(), f"ipysigtrace-{pid}.raw")
+        before = raw.stat()
+        code, body = await dump(jp_fetch, kernel_id)
+        assert code == 502, body
+        assert body["message"] == (
+            "The kernel answered, but without a snapshot: RuntimeError: capture broke"
+        )
+        # The raw file is emptied before the raw signal is sent: untouched, none was sent.
+        assert (raw.stat().st_mtime_ns, raw.stat().st_size) == (before.st_mtime_ns, 0)
+        assert await run(client, "", "40 + 2") == "42", "still alive"
+    finally:
+        client.stop_channels()
+        await jp_serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
 
 
 async def test_locals_and_a_bad_body(jp_fetch: Any, jp_serverapp: Any) -> None:
