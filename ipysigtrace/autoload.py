@@ -27,7 +27,6 @@ import threading
 from typing import Any
 
 ENV_SWITCH = "IPYSIGTRACE_AUTOLOAD"  # "0" turns autoloading off
-ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
 
 # Signals this module blocked on the main thread at startup; the trigger takes them over.
 _early: set[int] = set()
@@ -50,7 +49,7 @@ def _block_early() -> None:
     """Block the dump signal on the main thread before the kernel starts its threads."""
     if threading.current_thread() is not threading.main_thread():
         return
-    from .signals import SignalChoiceError, parse_signal
+    from .signals import ENV_SIGNAL, SignalChoiceError, parse_signal
 
     try:
         signum = parse_signal(os.environ.get(ENV_SIGNAL, "SIGUSR2"))
@@ -81,8 +80,9 @@ def load_ipython_extension(shell: Any) -> None:
         release_early_blocks()
         return
     from . import extension
+    from .config import IPySigTrace
 
-    if not extension.IPySigTrace(parent=shell).autoload:
+    if not IPySigTrace(parent=shell).autoload:
         release_early_blocks()
         return
     extension._quiet = True

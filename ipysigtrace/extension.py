@@ -1,15 +1,15 @@
-"""The IPython extension: configuration, load and unload.
+"""The IPython extension: what it installs, how the pieces are wired, load and unload.
 
 One ``Extension`` per process ties the pieces together: the classifier (built at load),
-the signal trigger, the watcher thread and a publisher. The state lives in this module,
-not in the package's ``__init__``, so that ``%reload_ext`` (which reloads ``__init__``)
-still finds and unloads what was installed.
+the signal trigger, the watcher thread, a publisher, the live views and the profiles. Its
+settings are in ``config.py``, what ``--status`` says in ``status.py``. The state lives
+in this module, not in the package's ``__init__``, so that ``%reload_ext`` (which reloads
+``__init__``) still finds and unloads what was installed.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import os
 import signal
@@ -19,119 +19,32 @@ import time
 from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, Float, Unicode, default, observe, validate
-from traitlets.config import Configurable
 
 from .capture import FrameClassifier, capture
 from .children import Children
+from .config import IPySigTrace
 from .dasktasks import DaskAsker
-from .kernel import (
-    CellTracker,
-    ControlHandler,
-    KernelPublisher,
-    RunningCell,
-    TerminalPublisher,
-    connection_file,
-)
-from .live import SHORTEST_WATCHDOG, Clock, live_header, parse_duration
+from .kernel.cells import CellTracker, RunningCell, cell_labeler, connection_file
+from .kernel.control import ControlHandler
+from .kernel.publish import KernelPublisher, TerminalPublisher
+from .live import SHORTEST_WATCHDOG, LiveViews, parse_duration
 from .magics import StackDumpMagics
 from .nudge import HANDLER_CODE as NUDGE_CODE
 from .nudge import Nudger
 from .procinfo import child_processes
 from .profile import Profile
-from .profiling import Profiling, check_request
+from .profiling import Profiling
 from .rawdump import RawDumpWriter
-from .render import ViewOptions, bundle, highlight, payload
+from .render import ViewOptions, highlight
 from .render import profile as profile_views
-from .render.common import printable
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
-from .sampler import DEFAULT_RATE
-from .signals import SignalChoiceError, SignalNumber, describe_handler, parse_signal
+from .signals import SignalChoiceError, SignalNumber, parse_signal
 from .snapshot import StackSnapshot
-from .trigger import HANDOFF_SECONDS, SignalTrigger
+from .status import named
+from .trigger import SignalTrigger
 from .values import ReprRunner
 from .verdict import Memory, without_locals
 from .watcher import Watcher
-
-ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"
-MAX_HANDOFF = 0.5  # seconds: the longest the signalled main thread may wait for the watcher
-
-
-class IPySigTrace(Configurable):
-    """Settings of the ipysigtrace extension (``%config IPySigTrace``)."""
-
-    signal = Unicode(
-        help=f"Signal that asks for a stack dump (default SIGUSR2, or ${ENV_SIGNAL}). "
-        "Changing it while loaded moves the handler to the new signal."
-    ).tag(config=True)
-
-    raw_signal = Unicode(
-        "SIGURG",
-        help="Signal on which faulthandler writes a raw dump to a file in the Jupyter runtime "
-        "directory, for when native code holds the GIL (sent by the server extension). "
-        "Empty turns the raw dump off. Read when the extension loads.",
-    ).tag(config=True)
-
-    watchdog = Unicode(
-        "",
-        help="Dump under any cell that runs longer than this (e.g. '10m'), then again after "
-        "twice as long, and so on. Empty: off. Also `%stackdump --after 10m`.",
-    ).tag(config=True)
-
-    autoload = Bool(
-        True,
-        help="Load ipysigtrace in every IPython kernel of this environment (set False in "
-        "your ipython_kernel_config to opt out; `ipysigtrace autoload disable` does).",
-    ).tag(config=True)
-
-    protect_cell_thread = Bool(
-        True,
-        help="Block the dump signal on the main thread, which runs cells, so that a dump "
-        "never cuts short a blocking call of C code there (it would fail with EINTR). "
-        "Programs a cell starts with exec (subprocess) inherit the signal blocked.",
-    ).tag(config=True)
-
-    children = Bool(
-        True,
-        help="Ask the kernel's worker processes for their own stacks: its forks, and the "
-        "Python programs of this environment it starts, listen for the question on a "
-        "socket of their own (read at load).",
-    ).tag(config=True)
-
-    dask = Float(
-        1.0,
-        min=0.0,
-        help="Longest time, in seconds, a dump waits for the scheduler of a Dask client "
-        "that the cell waits on to say what its workers run (0: never ask).",
-    ).tag(config=True)
-
-    handoff = Float(
-        0.05,
-        help="Longest time, in seconds, the signalled main thread waits for the watcher "
-        "to publish a dump before it carries on (0 turns the wait off).",
-    ).tag(config=True)
-
-    @validate("handoff")
-    def _valid_handoff(self, proposal: dict[str, Any]) -> float:
-        value = float(proposal["value"])
-        if 0 <= value <= MAX_HANDOFF:  # nan fails both comparisons
-            return value
-        print(
-            f"ipysigtrace: IPySigTrace.handoff must be between 0 and {MAX_HANDOFF:g} s "
-            f"(the signalled main thread waits that long at most); using {HANDOFF_SECONDS:g}",
-            file=sys.stderr,
-        )
-        return HANDOFF_SECONDS
-
-    @default("signal")
-    def _default_signal(self) -> str:
-        return os.environ.get(ENV_SIGNAL, "SIGUSR2")
-
-    @observe("signal")
-    def _signal_changed(self, change: dict[str, Any]) -> None:
-        active = _active
-        if active is not None and active.config is self and not active.move_to(change["new"]):
-            self.signal = change["old"]  # refused: the setting says what is in force
 
 
 class Extension:
@@ -145,7 +58,7 @@ class Extension:
         self.cells = CellTracker(shell)
         compiler = getattr(shell, "compile", None)
         self.classifier = FrameClassifier(
-            labeler=_cell_labeler(compiler), cell_ids=self.cells.cell_id
+            labeler=cell_labeler(compiler), cell_ids=self.cells.cell_id
         )
         self.publisher: TerminalPublisher
         runtime = jupyter_runtime_dir()
@@ -167,13 +80,13 @@ class Extension:
         self.trigger: SignalTrigger | None = None
         self.watcher: Watcher | None = None
         self.reprs = ReprRunner()
-        self.clock = Clock()
         self.memory = Memory()  # the previous snapshot of each thread: moving or still
-        self.live_views: list[Any] = []  # LiveStacks widgets (``ipysigtrace.widget``)
+        self.live = LiveViews(self.options, self._wake, self._error, self._live_snapshot)
+        self.clock = self.live.clock
         self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
         self.profiling = Profiling(self.classifier, self._skipped, self._show_profile, self._wake)
-        actions = {"profile": self._profile_request, "profile_result": self._profile_result}
+        actions = {"profile": self._profile_request, "profile_result": self.profiling.answer}
         self.control = (
             ControlHandler(self.kernel, self.snapshot, self.facts, actions)
             if self.kernel is not None
@@ -216,7 +129,7 @@ class Extension:
         self._publish_identity()
         chained = ""
         if previous not in (signal.SIG_DFL, None):
-            chained = f"; it chains to the previous handler, {_named(previous)}"
+            chained = f"; it chains to the previous handler, {named(previous)}"
         short = sig.name.removeprefix("SIG")
         return (
             f"ipysigtrace: {sig.name} handler and watcher installed in process {os.getpid()}"
@@ -234,7 +147,7 @@ class Extension:
                 raise SignalChoiceError("the raw signal must differ from IPySigTrace.signal")
             current = signal.getsignal(sig)
             if current not in (signal.SIG_DFL, signal.SIG_IGN):
-                raise SignalChoiceError(f"{sig.name} already has {_named(current)}")
+                raise SignalChoiceError(f"{sig.name} already has {named(current)}")
             fd = self.files.fds.get("raw")
             if fd is None:
                 fd = self.files.open("raw", "raw dumps", append=True)
@@ -368,7 +281,7 @@ class Extension:
         """Runs on the watcher thread."""
         snapshot = self.snapshot(reason)
         self.publisher.publish(snapshot, done)
-        self.refresh_live(snapshot)
+        self.live.refresh(snapshot)
 
     def _next_timer(self) -> float | None:
         """Watcher thread: seconds until a profile sample, a live view or the watchdog."""
@@ -380,9 +293,9 @@ class Extension:
         """Watcher thread: run what is due."""
         now = time.time()
         self.profiling.fire(now)
-        self.clock.fire(now, self.refresh_live, self._watchdog)
+        self.clock.fire(now, self.live.refresh, self._watchdog)
 
-    # -- profiles ---------------------------------------------------------------------
+    # -- what the parts call back (watcher, control or main thread) ------------------------
 
     def _skipped(self) -> list[int]:
         return [self.watcher.ident] if self.watcher and self.watcher.ident else []
@@ -391,35 +304,25 @@ class Extension:
         if self.trigger is not None:
             self.trigger.wake()
 
+    def _error(self, text: str) -> None:
+        """Watcher thread: what went wrong, for ``%stackdump --status``."""
+        if self.watcher is not None:
+            self.watcher.errors.append(text)
+
+    def _live_snapshot(self) -> StackSnapshot:
+        return self.snapshot("live", with_locals=True)
+
     def _show_profile(self, profile: Profile, parent: Any, view: ViewOptions | None) -> None:
         """A magic's profile, under the cell it profiled (main or watcher thread)."""
         try:
             self.publisher.show(profile_views.bundle(profile, view or self.options), parent)
         except Exception as exc:  # a profile must never break the cell or the watcher
-            if self.watcher is not None:
-                self.watcher.errors.append(f"profile: {type(exc).__name__}: {exc}")
+            self._error(f"profile: {type(exc).__name__}: {exc}")
 
     def _profile_request(self, content: dict[str, Any]) -> dict[str, Any]:
-        """Control thread: profile the running cell for ``seconds`` at ``rate``."""
-        seconds, rate = content.get("seconds", 10.0), content.get("rate", DEFAULT_RATE)
-        refused = check_request(seconds, rate)
+        """Control thread: profile the cell that runs now."""
         cell = self.cells.current
-        if not refused and cell is None:
-            refused = "no cell is running; a profile samples the running cell"
-        if refused or cell is None:
-            return {"status": "error", "message": refused}
-        show = content.get("show") is True
-        profile_id, refused = self.profiling.start(seconds, rate, cell.thread, cell.parent, show)
-        if refused:
-            return {"status": "error", "message": refused}
-        return {"profile_id": profile_id, "seconds": seconds, "rate": rate}
-
-    def _profile_result(self, content: dict[str, Any]) -> dict[str, Any]:
-        """Control thread: a profile by its id (``stop``: end it now)."""
-        profile_id = content.get("profile_id")
-        if not isinstance(profile_id, str):
-            return {"status": "error", "message": "profile_id must be a string"}
-        return self.profiling.result(profile_id, content.get("stop") is True)
+        return self.profiling.request(content, (cell.thread, cell.parent) if cell else None)
 
     def _watchdog(self) -> None:
         """Watcher thread: a cell has run longer than the watchdog's limit."""
@@ -443,32 +346,6 @@ class Extension:
                 self.trigger.protect_cell_thread(cell is not None)
             self.trigger.wake()
 
-    def add_live(self, view: Any, interval: float) -> None:
-        """Keep a live view updated (``%stackdump --live``); it needs a ``show(output)``."""
-        self.live_views = [*self.live_views, view]  # a new list: the watcher may be reading
-        self.clock.live_last = time.time()  # it shows a fresh snapshot: the next is due later
-        self._live_interval()
-        if self.trigger is not None:
-            self.trigger.wake()
-
-    def remove_live(self, view: Any) -> None:
-        """Stop updating one live view (closed, or its Stop button)."""
-        self.live_views = [v for v in self.live_views if v is not view]
-        self._live_interval()
-
-    def stop_live(self) -> int:
-        """Stop every live view; returns how many there were."""
-        views, self.live_views = self.live_views, []
-        for view in views:
-            with contextlib.suppress(Exception):
-                view.stop()
-        self._live_interval()
-        return len(views)
-
-    def _live_interval(self) -> None:
-        intervals = [view.interval for view in self.live_views]
-        self.clock.live_interval = min(intervals) if intervals else None
-
     def set_watchdog(self, after: float | None) -> None:
         """Dump under cells running longer than ``after`` seconds (None: off)."""
         self.clock.watchdog_after = after
@@ -477,108 +354,10 @@ class Extension:
         if self.trigger is not None:
             self.trigger.wake()
 
-    def live_header(self, snapshot: StackSnapshot) -> str:
-        """The live view's first line: how long the cell runs, whether it moves."""
-        return live_header(snapshot)
-
-    def live_bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
-        """The live view's first display: the bundle of a dump, with the header."""
-        return bundle(snapshot, self.options, self.live_header(snapshot))
-
-    def refresh_live(self, snapshot: StackSnapshot | None = None) -> None:
-        """Watcher thread: update every live view."""
-        views = list(self.live_views)
-        if not views:
-            return
-        snapshot = snapshot or self.snapshot("live", with_locals=True)
-        output = payload(snapshot, self.live_header(snapshot), self.options)
-        self.clock.showing_cell = snapshot.cell_started is not None
-        for view in views:
-            try:
-                view.show(output)
-            except Exception as exc:  # this view stops; the others still get it
-                self.remove_live(view)
-                if self.watcher is not None:
-                    self.watcher.errors.append(f"live view: {type(exc).__name__}: {exc}")
-                with contextlib.suppress(Exception):
-                    view.stop()
-
     def _watcher_started(self) -> None:
         warm_up = getattr(self.publisher, "warm_up", None)
         if warm_up is not None:
             warm_up()
-
-    def problems(self) -> list[str]:
-        """What another owner broke since we loaded (main thread sees the wakeup fd too)."""
-        if self.trigger is None or self.watcher is None:
-            return []
-        out = []
-        handler_ours, wakeup = self.trigger.still_owned()
-        if not handler_ours:
-            current = _named(signal.getsignal(self.trigger.signum))
-            out.append(
-                f"PROBLEM: {self.signame} now goes to {current}, so the signal no longer "
-                "makes dumps; %reload_ext ipysigtrace takes it back"
-            )
-        if wakeup == "other":
-            out.append(
-                "note: another owner (an asyncio event loop?) holds the signal wakeup fd; "
-                "our handler passes the signal on itself, which works unless native code "
-                "keeps the main thread busy (the raw dump still works then)"
-            )
-        if not self.watcher.alive:
-            out.append("PROBLEM: the watcher thread has stopped; %reload_ext ipysigtrace")
-        return out
-
-    def status(self) -> list[str]:
-        """What is installed and whether it still works."""
-        lines = [f"process {os.getpid()}, signal {self.signame}"]
-        if self.trigger is None or self.watcher is None:
-            return [*lines, "not installed"]
-        alive = "alive" if self.watcher.alive else "DEAD"
-        dumps = self.watcher.dumps
-        lines.append(
-            f"watcher thread {self.watcher.thread.name}: {alive}, "
-            f"{dumps} dump{'' if dumps == 1 else 's'} made"
-        )
-        if self.raw is not None:
-            lines.append(f"raw dumps: {self.raw.signum.name} -> {self.raw.path}")
-        nudger = self.watcher.nudger
-        if nudger is not None:
-            lines.append(f"interrupt nudges: {nudger.sent} sent")
-        lines += self.problems()
-        if profiling := self.profiling.describe():
-            lines.append(profiling)
-        if self.trigger.previous_wakeup_fd >= 0:
-            fd, count = self.trigger.previous_wakeup_fd, self.trigger.forwarded
-            lines.append(f"forwarding other signals to the earlier wakeup fd {fd} ({count} bytes)")
-        lines += [f"watcher error: {e}" for e in self.watcher.errors]
-        return lines
-
-
-def _named(handler: Any) -> str:
-    """Another owner's handler, named for a terminal: its name escaped (``printable``)."""
-    return printable(describe_handler(handler))
-
-
-def _cell_labeler(compiler: Any) -> Any:
-    """`Cell In[7]` for a cell's file name, from IPython's own naming."""
-    format_code_name = getattr(compiler, "format_code_name", None)
-    if format_code_name is None:
-        # Early IPython 8 releases have no format_code_name, only the map behind it.
-        numbers = getattr(compiler, "_filename_map", None)
-        if type(numbers) is not dict:
-            return None
-
-        def format_code_name(filename: str) -> tuple[str, str] | None:
-            number = numbers.get(filename)
-            return None if number is None else ("Cell", f"In[{number}]")
-
-    def label(filename: str) -> str | None:
-        named = format_code_name(filename)
-        return f"{named[0]} {named[1]}" if named else None
-
-    return label
 
 
 _active: Extension | None = None
@@ -641,7 +420,7 @@ def unload(shell: Any) -> None:
         return
     _active = None
     extension.profiling.stop()
-    extension.stop_live()
+    extension.live.stop_all()
     notes = extension.stop()
     if extension.control is not None:
         extension.control.uninstall()

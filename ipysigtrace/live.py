@@ -15,11 +15,14 @@ With no cell running nothing is due, and the watcher blocks without waking at al
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from .render import ViewOptions, bundle, payload
 from .snapshot import StackSnapshot
 from .verdict import cell_verdict, say_duration
 
@@ -100,6 +103,72 @@ class Clock:
             refresh()
 
 
+class LiveViews:
+    """The live views the watcher keeps up to date, and the clock that says when.
+
+    The main thread adds and removes views; the watcher refreshes them. The list is
+    replaced, never changed in place, so the watcher can read it without a lock.
+    """
+
+    def __init__(
+        self,
+        options: ViewOptions,
+        wake: Callable[[], None],
+        error: Callable[[str], None],
+        take: Callable[[], StackSnapshot],
+    ) -> None:
+        self.options = options
+        self.clock = Clock()
+        self.views: list[Any] = []  # LiveStacks widgets (``ipysigtrace.widget``)
+        self._wake, self._error, self._take = wake, error, take
+
+    def add(self, view: Any, interval: float) -> None:
+        """Keep a live view updated (``%stackdump --live``); it needs ``show(output)``."""
+        self.views = [*self.views, view]
+        self.clock.live_last = time.time()  # it shows a fresh snapshot: the next is due later
+        self._interval()
+        self._wake()
+
+    def remove(self, view: Any) -> None:
+        """Stop updating one live view (closed, or its Stop button)."""
+        self.views = [v for v in self.views if v is not view]
+        self._interval()
+
+    def stop_all(self) -> int:
+        """Stop every live view; returns how many there were."""
+        views, self.views = self.views, []
+        for view in views:
+            with contextlib.suppress(Exception):
+                view.stop()
+        self._interval()
+        return len(views)
+
+    def _interval(self) -> None:
+        intervals = [view.interval for view in self.views]
+        self.clock.live_interval = min(intervals) if intervals else None
+
+    def bundle(self, snapshot: StackSnapshot) -> dict[str, Any]:
+        """A live view's first display: the bundle of a dump, with the live header."""
+        return bundle(snapshot, self.options, live_header(snapshot))
+
+    def refresh(self, snapshot: StackSnapshot | None = None) -> None:
+        """Watcher thread: update every live view (with a new snapshot if none is given)."""
+        views = list(self.views)
+        if not views:
+            return
+        snapshot = snapshot or self._take()
+        output = payload(snapshot, live_header(snapshot), self.options)
+        self.clock.showing_cell = snapshot.cell_started is not None
+        for view in views:
+            try:
+                view.show(output)
+            except Exception as exc:  # this view stops; the others still get it
+                self.remove(view)
+                self._error(f"live view: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    view.stop()
+
+
 def live_header(snapshot: StackSnapshot) -> str:
     """'Live stacks · cell running for 3 min 12 s · same place, same locals, for 2 min 40 s ·
     snapshot at 12:00:01', from the snapshot's own verdict (``verdict.py``)."""
@@ -108,4 +177,4 @@ def live_header(snapshot: StackSnapshot) -> str:
     return f"Live stacks · {verdict} · snapshot at {clock}"
 
 
-__all__ = ["Clock", "live_header", "parse_duration", "say_duration"]
+__all__ = ["Clock", "LiveViews", "live_header", "parse_duration", "say_duration"]

@@ -26,6 +26,7 @@ from .render import FORMATS, ViewOptions, bundle, render
 from .render.common import printable
 from .sampler import DEFAULT_RATE
 from .snapshot import StackSnapshot
+from .status import problems, status
 
 
 @magics_class
@@ -123,7 +124,7 @@ class StackDumpMagics(Magics):
         if args.limit is not None and args.limit < 0:
             raise UsageError("--limit must be 0 or more")
         if args.status:
-            print("\n".join(self.extension.status()))
+            print("\n".join(status(self.extension)))
             return
         if args.after is not None:
             self._watchdog(args.after)
@@ -148,7 +149,7 @@ class StackDumpMagics(Magics):
             )
         if args.threads:
             snapshot = _select(snapshot, args.threads)
-        for problem in self.extension.problems():
+        for problem in problems(self.extension):
             if problem.startswith("PROBLEM"):  # notes are for --status
                 print(f"ipysigtrace: {problem}", file=sys.stderr)
         options = ViewOptions(show_machinery=args.all)
@@ -203,7 +204,7 @@ class StackDumpMagics(Magics):
 
     def _live(self, value: str, args: Any) -> None:
         if value == "off":
-            count = self.extension.stop_live()
+            count = self.extension.live.stop_all()
             print(f"ipysigtrace: {count} live view{'s' if count != 1 else ''} stopped")
             return
         if self.extension.kernel is None:
@@ -215,9 +216,9 @@ class StackDumpMagics(Magics):
             raise UsageError("--live needs ipywidgets: pip install ipywidgets") from None
         extension = self.extension
         snapshot = extension.snapshot("live", with_locals=True)
-        bundle = extension.live_bundle(snapshot)
-        view = LiveStacks(bundle, interval, on_stop=extension.remove_live)
-        extension.add_live(view, interval)
+        bundle = extension.live.bundle(snapshot)
+        view = LiveStacks(bundle, interval, on_stop=extension.live.remove)
+        extension.live.add(view, interval)
         display(view)
 
 

@@ -133,6 +133,30 @@ class Profiling:
         self.wake()
         return profile_id, ""
 
+    # -- control requests (control thread) -------------------------------------------------
+
+    def request(self, content: dict[str, Any], cell: tuple[int, Any] | None) -> dict[str, Any]:
+        """A ``profile`` request's reply: profile ``cell`` (its thread and parent header, or
+        None when no cell runs) for ``seconds`` at ``rate``."""
+        seconds, rate = content.get("seconds", 10.0), content.get("rate", DEFAULT_RATE)
+        refused = check_request(seconds, rate)
+        if not refused and cell is None:
+            refused = "no cell is running; a profile samples the running cell"
+        if refused or cell is None:
+            return {"status": "error", "message": refused}
+        show = content.get("show") is True
+        profile_id, refused = self.start(seconds, rate, cell[0], cell[1], show)
+        if refused:
+            return {"status": "error", "message": refused}
+        return {"profile_id": profile_id, "seconds": seconds, "rate": rate}
+
+    def answer(self, content: dict[str, Any]) -> dict[str, Any]:
+        """A ``profile_result`` request's reply: the profile of its id (``stop``: end it)."""
+        profile_id = content.get("profile_id")
+        if not isinstance(profile_id, str):
+            return {"status": "error", "message": "profile_id must be a string"}
+        return self.result(profile_id, content.get("stop") is True)
+
     def result(self, profile_id: str, stop: bool = False) -> dict[str, Any]:
         """A reply's content: the profile, or that it still runs, or that it is unknown."""
         sampler = self.active

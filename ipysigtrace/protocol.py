@@ -12,8 +12,9 @@ whose content has ``"status": "ok"`` (with ``version`` and what the action gives
 ``"status": "error"`` and a one-line ``message``. A kernel without ipysigtrace does not
 answer at all: it logs the unknown message type.
 
-The kernel (kernel.py), the server (server/ask.py), the command line (cli/asking.py) and
-the benchmark all speak it through this module; it imports nothing from Jupyter.
+The kernel (kernel/control.py), the server (server/ask.py), the command line
+(cli/asking.py) and the benchmark all speak it through this module; it imports nothing
+from Jupyter.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+ENV_SIGNAL = "IPYSIGTRACE_SIGNAL"  # the dump signal of kernels that do not configure one
+
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
 

@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 from IPython.core.compilerop import CachingCompiler
 
-from ipysigtrace.extension import _cell_labeler
+from ipysigtrace.kernel.cells import cell_labeler
 
 
 def test_a_cached_cell_is_labelled_by_its_number() -> None:
     compiler = CachingCompiler()
     name = compiler.cache("x = 1\n", 7)
-    label = _cell_labeler(compiler)
+    label = cell_labeler(compiler)
     assert label(name) == "Cell In[7]"
     assert label("/usr/lib/python3/os.py") is None
 
@@ -23,7 +23,7 @@ def test_without_format_code_name_the_filename_map_is_used() -> None:
     compiler = CachingCompiler()
     name = compiler.cache("y = 2\n", 3)
     early = SimpleNamespace(_filename_map=compiler._filename_map)
-    label = _cell_labeler(early)
+    label = cell_labeler(early)
     assert label(name) == "Cell In[3]"
     assert label("<stdin>") is None
-    assert _cell_labeler(SimpleNamespace()) is None, "neither: no labels, and no error"
+    assert cell_labeler(SimpleNamespace()) is None, "neither: no labels, and no error"

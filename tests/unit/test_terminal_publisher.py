@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ipysigtrace.kernel import PROMPT_WAIT, TerminalPublisher
+from ipysigtrace.kernel.publish import PROMPT_WAIT, TerminalPublisher
 from ipysigtrace.render import ViewOptions
 from ipysigtrace.snapshot import StackSnapshot
 
