@@ -85,7 +85,9 @@ class Extension:
         self.clock = self.live.clock
         self.cells.on_change = self._cell_changed
         self.raw: RawDumpWriter | None = None
-        self.profiling = Profiling(self.classifier, self._skipped, self._show_profile, self._wake)
+        self.profiling = Profiling(
+            self.classifier, self._skipped, self._show_profile, self._wake, grows=bool(self.kernel)
+        )
         actions = {"profile": self._profile_request, "profile_result": self.profiling.answer}
         self.control = (
             ControlHandler(self.kernel, self.snapshot, self.facts, actions)
@@ -312,10 +314,13 @@ class Extension:
     def _live_snapshot(self) -> StackSnapshot:
         return self.snapshot("live", with_locals=True)
 
-    def _show_profile(self, profile: Profile, parent: Any, view: ViewOptions | None) -> None:
-        """A magic's profile, under the cell it profiled (main or watcher thread)."""
+    def _show_profile(
+        self, profile: Profile, parent: Any, view: ViewOptions | None, display_id: str, update: bool
+    ) -> None:
+        """A profile under the cell it profiles (main, control or watcher thread)."""
         try:
-            self.publisher.show(profile_views.bundle(profile, view or self.options), parent)
+            data = profile_views.bundle(profile, view or self.options)
+            self.publisher.show(data, parent, display_id=display_id, update=update)
         except Exception as exc:  # a profile must never break the cell or the watcher
             self._error(f"profile: {type(exc).__name__}: {exc}")
 

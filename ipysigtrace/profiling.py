@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -28,9 +29,12 @@ from .sampler import DEFAULT_RATE, HIGHEST_RATE, LOWEST_RATE, Sampler
 
 KEPT_RESULTS = 4  # finished profiles a requester can still fetch
 LONGEST_PROFILE = 24 * 3600.0
+GROW_EVERY = 2.0  # seconds between the views of a profile that grows under its cell
+GROW_COST = 100  # and at least this many times what showing the last view took
 
-# Shows a finished profile under the cell it profiled (the parent header of its request).
-Show = Callable[[Profile, Any, Any], None]  # (profile, parent header, view options)
+# Shows a profile under the cell it profiled (the parent header of its request): (profile,
+# parent header, view options, display id, whether it replaces the view of that id).
+Show = Callable[[Profile, Any, Any, str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,20 @@ class Profiling:
         skip: Callable[[], Iterable[int]],
         show: Show,
         wake: Callable[[], None],
+        grows: bool = False,
     ) -> None:
         self.classifier = classifier
         self.skip = skip  # threads never sampled (the watcher)
         self.show = show
         self.wake = wake
+        # A shown profile (the magic's, the panel's) is shown from its first GROW_EVERY on
+        # and replaced as it grows (a front end that runs the display protocol: a kernel).
+        self.grows = grows
+        self._grow_next = 0.0  # when the profile that grows is next shown
+        self._grown = ""  # the id of the profile whose view is under its cell now
+        # The watcher shows a profile that grows, the thread that ends it shows the end:
+        # one at a time, so that the end is the last view to leave (no lock the cell takes).
+        self._showing = threading.Lock()
         self.active: Sampler | None = None
         self.active_id = ""
         self.window: Window | None = None
@@ -133,8 +146,6 @@ class Profiling:
         self.wake()
         return profile_id, ""
 
-    # -- control requests (control thread) -------------------------------------------------
-
     def request(self, content: dict[str, Any], cell: tuple[int, Any] | None) -> dict[str, Any]:
         """A ``profile`` request's reply: profile ``cell`` (its thread and parent header, or
         None when no cell runs) for ``seconds`` at ``rate``."""
@@ -196,10 +207,33 @@ class Profiling:
         return sampler.due_in(now) if sampler is not None else None
 
     def fire(self, now: float) -> None:
-        """Watcher thread: take a sample, or end the profile at its duration."""
-        sampler = self.active
-        if sampler is not None and sampler.tick(now):
-            self._finished(sampler, self.active_id)
+        """Watcher thread: take a sample, or end the profile at its duration; show a
+        profile that grows."""
+        sampler, profile_id = self.active, self.active_id
+        if sampler is None:
+            return
+        if sampler.tick(now):
+            self._finished(sampler, profile_id)
+            return
+        due = max(self._grow_next, sampler.started + GROW_EVERY)
+        if self.grows and sampler.origin != "request" and sampler.ticks and now >= due:
+            began = time.perf_counter()
+            self._show(sampler, profile_id)
+            # A large profile takes longer to show: at most 1% of the time goes to its views.
+            self._grow_next = now + max(GROW_EVERY, GROW_COST * (time.perf_counter() - began))
+
+    def _show(self, sampler: Sampler, profile_id: str, final: Profile | None = None) -> None:
+        """The profile so far, or ``final``, under its cell, replacing the earlier view."""
+        with self._showing:
+            if final is None and sampler.finished:
+                return  # it ended meanwhile: its end shows itself
+            profile = final or sampler.resolve(self.classifier, os.getpid())
+            if not profile.ticks:
+                return
+            view = getattr(self.window, "view", None) if sampler.origin == "magic" else None
+            update = self._grown == profile_id
+            self.show(profile, sampler.parent, view, f"ipysigtrace-profile-{profile_id}", update)
+            self._grown = profile_id
 
     def stop(self, why: str = "unloaded") -> None:
         """Unload: the active profile ends (its result is kept, never shown), no window."""
@@ -213,16 +247,12 @@ class Profiling:
         profile = sampler.resolve(self.classifier, os.getpid())
         if self.active is sampler:
             self.active = None
-        if sampler.origin == "magic":
-            view = getattr(self.window, "view", None)
-            if sampler.ended == "duration":
-                self.window = None
-            if profile.ticks:
-                self.show(profile, sampler.parent, view)
-        else:
+        if sampler.origin != "magic":
             self._keep(profile_id, profile)
-            if sampler.origin == "panel" and profile.ticks:
-                self.show(profile, sampler.parent, None)
+        if sampler.origin != "request":
+            self._show(sampler, profile_id, profile)
+        if sampler.origin == "magic" and sampler.ended == "duration":
+            self.window = None
 
     def _keep(self, profile_id: str, profile: Profile) -> None:
         self.results[profile_id] = profile

@@ -51,7 +51,17 @@ class Reply:
 
     @property
     def displays(self) -> list[dict[str, Any]]:
-        return [m["content"]["data"] for m in self.of_type("display_data")]
+        """The data of the displays as a front end shows them at the end: an
+        update_display_data replaces the data of the displays with its display id."""
+        shown: list[tuple[str, dict[str, Any]]] = []
+        for message in self.of_type("display_data", "update_display_data"):
+            content = message["content"]
+            display_id = (content.get("transient") or {}).get("display_id", "")
+            if message["msg_type"] == "display_data":
+                shown.append((display_id, content["data"]))
+            else:
+                shown = [(i, content["data"] if i == display_id else d) for i, d in shown]
+        return [data for _, data in shown]
 
     @property
     def errors(self) -> list[dict[str, Any]]:

@@ -125,8 +125,11 @@ class TerminalPublisher:
 
         return taken
 
-    def show(self, data: dict[str, Any], parent: Any = None) -> None:
-        """A bundle that is not a dump (a profile): its text, on the terminal."""
+    def show(
+        self, data: dict[str, Any], parent: Any = None, display_id: str = "", update: bool = False
+    ) -> None:
+        """A bundle that is not a dump (a profile): its text, on the terminal. A terminal
+        shows only ends: ``display_id`` and ``update`` are for front ends."""
         write_all(self.fd, ("\n" + data["text/plain"]).encode())
 
     def close(self) -> None:
@@ -184,7 +187,7 @@ class KernelPublisher(TerminalPublisher):
             return
         facts = {"time": snapshot.time, "freeze_seconds": snapshot.freeze_seconds}
         try:
-            self.show(bundle(snapshot, self.options), cell.parent, {"ipysigtrace": facts})
+            self.show(bundle(snapshot, self.options), cell.parent, metadata={"ipysigtrace": facts})
         except BaseException:
             done()
             raise
@@ -195,15 +198,23 @@ class KernelPublisher(TerminalPublisher):
             done()
 
     def show(
-        self, data: dict[str, Any], parent: Any = None, metadata: dict[str, Any] | None = None
+        self,
+        data: dict[str, Any],
+        parent: Any = None,
+        display_id: str = "",
+        update: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """A display bundle under the cell of ``parent`` (its execute request), any thread."""
+        """A display bundle under the cell of ``parent`` (its execute request), any thread;
+        ``update`` replaces the earlier display of ``display_id`` where it is shown."""
         if parent is None:
             super().show(data, parent)
             return
-        content = {"data": data, "metadata": metadata or {}, "transient": {}}
+        transient = {"display_id": display_id} if display_id else {}
+        content = {"data": data, "metadata": metadata or {}, "transient": transient}
+        kind = "update_display_data" if update and display_id else "display_data"
         self.kernel.session.send(
-            self.kernel.iopub_socket, "display_data", content, parent=parent, ident=self.topic
+            self.kernel.iopub_socket, kind, content, parent=parent, ident=self.topic
         )
 
     def _publish_idle(self, snapshot: StackSnapshot, done: Done) -> None:

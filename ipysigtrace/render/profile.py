@@ -29,10 +29,15 @@ def summary(profile: Profile, thread: ThreadProfile | None = None) -> str:
     clock = time.strftime("%H:%M:%S", time.localtime(profile.started))
     cell = f" ({profile.cell})" if profile.cell else ""
     samples = thread.samples if thread is not None else profile.ticks
+    so_far, state = (
+        (" so far", "still sampling: this view grows until it ends")
+        if profile.ended == "running"
+        else ("", f"ended: {profile.ended}")
+    )
     line = (
         f"Profile of process {profile.pid}{cell} from {clock}: {_samples(samples)} in "
-        f"{profile.seconds:.1f} s ({profile.measured_rate:.1f} Hz; asked {profile.rate:g} Hz); "
-        f"ended: {profile.ended}"
+        f"{profile.seconds:.1f} s{so_far} ({profile.measured_rate:.1f} Hz; asked "
+        f"{profile.rate:g} Hz); {state}"
     )
     if profile.dropped:
         line += f"; {profile.dropped:,} samples beyond the distinct stacks kept are not placed"

@@ -38,8 +38,10 @@ def test_one_click_shows_where_the_time_goes(page: Page, lab_server: str) -> Non
     top = panel.locator(".jp-ipysigtrace-profile-top li").first
     expect(top).to_contain_text("hot")
     expect(top).to_contain_text("Cell In[1], line")
-    # Under the cell, which still runs: the static view (icicle and table).
+    # Under the cell, which still runs: the static view (icicle and table), one output: the
+    # view that grew while it sampled is replaced by its end, not followed by it.
     expect(cell.locator(".jp-OutputArea-output", has_text="ended: duration")).to_be_visible()
+    expect(cell.locator(".jp-OutputArea-output", has_text="Profile of process")).to_have_count(1)
     expect(cell.locator(".jp-InputPrompt", has_text="[*]")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "jupyterlab-profile-button.png"))
     interrupt(page)

@@ -110,6 +110,37 @@ def test_magic_profile_ends_at_its_duration_while_the_cell_runs(loaded: Kernel) 
     assert not hung.displays, "shown once, not again when the cell ends"
 
 
+def test_a_shown_profile_grows_under_its_cell_and_its_end_replaces_it(
+    loaded: Kernel, tmp_path: Path
+) -> None:
+    loaded.execute(WORKLOAD)
+    loaded.execute("%stackdump --profile 10m")
+    enough = tmp_path / "enough"
+    msg_id = loaded.submit(f"import os\nwhile not os.path.exists({str(enough)!r}):\n    work(0.2)")
+
+    def views(seen: list[dict]) -> list[dict]:
+        return [m for m in seen if m["msg_type"] in ("display_data", "update_display_data")]
+
+    grown = views(loaded.until(msg_id, lambda seen: len(views(seen)) >= 2, timeout=120))
+    assert [m["msg_type"] for m in grown] == ["display_data", "update_display_data"]
+    ids = {m["content"]["transient"]["display_id"] for m in grown}
+    assert len(ids) == 1 and ids.pop().startswith("ipysigtrace-profile-")
+    first, second = (Profile.from_dict(m["content"]["data"][MIME_TYPE]) for m in grown)
+    assert first.ended == second.ended == "running"
+    assert 0 < first.ticks < second.ticks and first.seconds < second.seconds
+    assert "still sampling" in grown[0]["content"]["data"]["text/plain"]
+    enough.touch()
+    rest = loaded.collect(msg_id)
+    assert rest.status == "ok" and not rest.of_type("display_data"), "one view, replaced"
+    end = rest.of_type("update_display_data")[-1]["content"]
+    assert end["transient"] == grown[0]["content"]["transient"]
+    final = Profile.from_dict(end["data"][MIME_TYPE])
+    assert final.ended == "cell ended" and final.ticks >= second.ticks
+    assert "seventy" in end["data"]["text/html"]
+    assert "still sampling" not in end["data"]["text/plain"]
+    assert loaded.execute("%stackdump --profile off").status == "ok"
+
+
 def test_request_across_an_interrupt(loaded: Kernel) -> None:
     loaded.execute(WORKLOAD)
     msg_id = loaded.submit("work(600)")
