@@ -30,13 +30,18 @@ def code_cells() -> list[dict]:
 
 def test_every_cell_of_the_demo(loaded: Kernel) -> None:
     kernel = loaded  # as a user gets it: no %load_ext in the notebook
-    hangs = 0
+    hangs, profiled = 0, False
     for cell in code_cells():
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         if "hang" not in cell["metadata"].get("tags", []):
             reply = kernel.execute(source)
             assert reply.status == "ok" and not reply.errors, reply.messages
             assert "Traceback" not in reply.stderr
+            if "analyse(" in source:  # the profiled cell shows where its time went
+                (profile,) = reply.displays
+                assert "ended: " in profile["text/plain"], profile["text/plain"]
+                assert "slow_part" in profile["text/plain"].split("\n")[4]
+                profiled = True
             continue
         hangs += 1
         msg_id = kernel.submit(source)
@@ -44,4 +49,4 @@ def test_every_cell_of_the_demo(loaded: Kernel) -> None:
         assert "runs the cell" in dump
         assert EXPECTED[hangs] in dump, dump
         kernel.interrupt_and_check(msg_id)
-    assert hangs == len(EXPECTED)
+    assert hangs == len(EXPECTED) and profiled
