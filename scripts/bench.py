@@ -158,7 +158,8 @@ class Kernel:
     def run(self, code: str, timeout: float = 300, shown: list | None = None) -> str:
         """Run a cell to the end; its stdout and result, or RuntimeError on an error.
 
-        ``shown`` collects the data of the cell's display_data messages."""
+        ``shown`` collects the data of the cell's display_data and update_display_data
+        messages, in order."""
         out: list[str] = []
         errors: list[str] = []
 
@@ -168,8 +169,8 @@ class Kernel:
                 out.append(content["text"])
             elif kind == "execute_result":
                 out.append(content["data"]["text/plain"])
-            elif kind == "display_data" and shown is not None:
-                shown.append(content["data"])
+            elif kind in ("display_data", "update_display_data") and shown is not None:
+                shown.append(content["data"])  # an update (a profile that grew) comes later
             elif kind == "error":
                 errors.append(f"{content['ename']}: {content['evalue']}")
 

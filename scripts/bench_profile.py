@@ -11,6 +11,9 @@ Run as ``.venv/bin/python scripts/bench_profile.py [--quick] [--json FILE]``. Ro
 2. Shares: the 70/30 workload (two functions that busy-loop 7 ms and 3 ms in turn),
    profiled by both for the same duration; the own-time shares of the two functions, the
    sample count and the rate each achieved.
+3. Memory: the same workload profiled for 10 s and for 60 s: the profile's JSON size and
+   distinct stacks (they should not grow with time), the kernel's RSS growth against the
+   same cell unprofiled, and the size of py-spy's speedscope file for the same durations.
 
 Nothing here fails on a time: targets are printed as met or missed.
 """
@@ -40,11 +43,11 @@ GOAL = 0.98
 
 
 def profiled_display(kernel: Kernel, code: str) -> tuple[str, dict[str, Any] | None]:
-    """Run a cell; its output and the profile it displayed, if any."""
+    """Run a cell; its output and the profile it displayed last (its end), if any."""
     shown: list[dict[str, Any]] = []
     out = kernel.run(code, timeout=600, shown=shown)
     profiles = [data[MIME_TYPE] for data in shown if MIME_TYPE in data]
-    return out, (profiles[0] if profiles else None)
+    return out, (profiles[-1] if profiles else None)
 
 
 def ours_shares(data: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +144,42 @@ def section_shares(kernel: Kernel, pyspy: PySpy, seconds: float, root: Path) -> 
     return row
 
 
+def section_memory(kernel: Kernel, pyspy: PySpy, durations: tuple[float, ...], root: Path) -> dict:
+    """The same workload profiled for a short and a longer time: how big the profile is
+    (JSON bytes, distinct stacks), how much the kernel grew, against the same cell
+    unprofiled (the baseline) and py-spy's speedscope file for the same duration."""
+    rows: dict[str, Any] = {}
+    for seconds in durations:
+        before = kernel.rss_mb()
+        kernel.run(f"work({seconds})")
+        plain = kernel.rss_mb() - before
+        kernel.run("%stackdump --profile 1h")
+        before = kernel.rss_mb()
+        _, data = profiled_display(kernel, f"work({seconds})")
+        grew = kernel.rss_mb() - before
+        kernel.run("%stackdump --profile off")
+        assert data is not None, "no profile was shown"
+        profile = Profile.from_dict(data)
+        row: dict[str, Any] = {
+            "json_bytes": len(json.dumps(data)),
+            "stacks": sum(len(t.stacks) for t in profile.threads),
+            "samples": profile.ticks,
+            "rss_growth_mb": grew,
+            "rss_growth_unprofiled_mb": plain,
+        }
+        if pyspy.path:
+            out = root / f"memory-{seconds:g}.json"
+            msg_id = kernel.kc.execute(f"work({seconds} + 3)")
+            time.sleep(1.0)
+            spy = record(pyspy, kernel.pid, seconds, out, "--nonblocking")
+            spy.wait(seconds + 60)
+            while kernel.kc.get_shell_msg(timeout=120)["parent_header"].get("msg_id") != msg_id:
+                pass
+            row["py-spy_bytes"] = out.stat().st_size if out.exists() else None
+        rows[f"{seconds:g}"] = row
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -150,6 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     pyspy = PySpy(None if args.py_spy == "none" else (args.py_spy or PySpy.find()))
     rounds, repeat, seconds = (2, 100, 3.0) if args.quick else (31, 250, 10.0)
+    durations = (2.0, 12.0) if args.quick else (10.0, 60.0)
     rounds = args.rounds or rounds
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -159,6 +199,7 @@ def main() -> None:
             kernel.value("cpu(3)")  # warm up
             overhead = section_overhead(kernel, pyspy, rounds, repeat, root)
             shares = section_shares(kernel, pyspy, seconds, root)
+            memory = section_memory(kernel, pyspy, durations, root)
     finally:
         for live in list(LIVE):
             live.shutdown()
@@ -180,7 +221,17 @@ def main() -> None:
             f"   {name:12} seventy {row['seventy']:5.1f}%  thirty {row['thirty']:5.1f}%  "
             f"{row['samples']} samples, {row['rate']:.1f} Hz"
         )
-    Path(args.json).write_text(json.dumps({"overhead": overhead, "shares": shares}, indent=1))
+    print("3. Memory: the 70/30 workload profiled for longer (the profile should not grow)")
+    for label, row in memory.items():
+        spy = row.get("py-spy_bytes")
+        print(
+            f"   {label:>4} s  profile {row['json_bytes']:>7,} bytes, {row['stacks']} stacks, "
+            f"{row['samples']} samples; kernel grew {row['rss_growth_mb']:+.1f} MB "
+            f"(unprofiled {row['rss_growth_unprofiled_mb']:+.1f} MB)"
+            + (f"; py-spy's file {spy:,} bytes" if spy else "")
+        )
+    results = {"overhead": overhead, "shares": shares, "memory": memory}
+    Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"results written to {args.json}")
 
 
