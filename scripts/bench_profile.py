@@ -189,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     pyspy = PySpy(None if args.py_spy == "none" else (args.py_spy or PySpy.find()))
     rounds, repeat, seconds = (2, 100, 3.0) if args.quick else (31, 250, 10.0)
-    durations = (2.0, 12.0) if args.quick else (10.0, 60.0)
+    durations = (1.0, 6.0) if args.quick else (10.0, 60.0)
     rounds = args.rounds or rounds
     try:
         with tempfile.TemporaryDirectory() as tmp:

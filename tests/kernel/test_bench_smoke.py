@@ -1,4 +1,4 @@
-"""scripts/bench.py --quick runs to the end and writes every row (no time is checked)."""
+"""The benchmarks run to the end in their quick form and write every row (no time is checked)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ def test_bench_quick(tmp_path: Path) -> None:
     assert "no live view" in rows["3.idle.viewer"]["ratios"]
     assert rows["5.interrupt.ipysigtrace"]["median"] == 0, "an interrupt after a dump is lost"
     assert "ipysigtrace benchmark" in done.stdout
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(600)
+def test_bench_profile_quick(tmp_path: Path) -> None:
+    out = tmp_path / "bench-profile.json"
+    script = BENCH.with_name("bench_profile.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    assert "ipysigtrace" in results["overhead"]["throughput_ratio"]
+    assert results["shares"]["ipysigtrace"]["samples"] > 0
+    short, longer = results["memory"].values()
+    assert longer["samples"] > short["samples"] > 0
+    # Bounded by distinct stacks, not by samples: six times the samples, not six times the size.
+    assert longer["json_bytes"] < 2 * short["json_bytes"], results["memory"]
