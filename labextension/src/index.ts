@@ -10,7 +10,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
 import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
@@ -35,6 +35,8 @@ export namespace CommandIDs {
   export const dumpStacks = 'ipysigtrace:dump-stacks';
   /** Kernel > Interrupt Kernel while a Stacks panel is the current widget. */
   export const interruptKernel = 'ipysigtrace:interrupt-kernel';
+  /** Kernel > Restart Kernel… while a Stacks panel is the current widget. */
+  export const restartKernel = 'ipysigtrace:restart-kernel';
 }
 
 /** How long a revealed cell stays highlighted, in milliseconds. */
@@ -182,8 +184,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    // The panel takes the focus; keep Kernel > Interrupt Kernel working for
-    // its kernel, since that is often the next step.
+    // The panel takes the focus; keep Kernel > Interrupt Kernel and Restart
+    // Kernel working for its kernel, since one of them is often the next step.
     const currentPanelKernel = () => {
       const current = app.shell.currentWidget;
       return current instanceof StacksPanel
@@ -197,6 +199,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     mainMenu?.kernelMenu.kernelUsers.interruptKernel.add({
       id: CommandIDs.interruptKernel,
+      isEnabled: () => currentPanelKernel() !== null
+    });
+    // Restart asks first, as the notebook's own command does.
+    app.commands.addCommand(CommandIDs.restartKernel, {
+      label: 'Restart Kernel…',
+      isEnabled: () => currentPanelKernel() !== null,
+      execute: async () => {
+        const current = app.shell.currentWidget;
+        if (!(current instanceof StacksPanel)) {
+          return;
+        }
+        const { sessionContext } = current.source;
+        const answer = await showDialog({
+          title: 'Restart Kernel?',
+          body:
+            `Restart the kernel of ${sessionContext.name}? ` +
+            'Its variables and running cells are lost.',
+          buttons: [
+            Dialog.cancelButton(),
+            Dialog.warnButton({ label: 'Restart' })
+          ]
+        });
+        if (answer.button.accept) {
+          await sessionContext.restartKernel();
+        }
+      }
+    });
+    mainMenu?.kernelMenu.kernelUsers.restartKernel.add({
+      id: CommandIDs.restartKernel,
       isEnabled: () => currentPanelKernel() !== null
     });
 

@@ -92,6 +92,33 @@ def test_jupyterlab(page: Page, lab_server: str) -> None:
     shut_down_kernels(page, lab_server)
 
 
+def test_restart_from_the_panel(page: Page, lab_server: str) -> None:
+    """With the Stacks panel focused, Kernel > Restart Kernel… is not greyed out: it asks,
+    then restarts the panel's kernel (the hung cell stops running)."""
+    page.goto(f"{lab_server}/lab/tree/demo.ipynb?token={TOKEN}")
+    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    run_cells_until_the_hang(page)
+    dump_from_the_kernel_menu(page)
+    panel = page.locator(".jp-ipysigtrace-panel")
+    expect(panel.locator(".jp-ipysigtrace-frame-cell", has_text="spin").first).to_be_visible(
+        timeout=15_000
+    )
+    panel.locator(".jp-ipysigtrace-title").first.click()  # the panel has the focus
+    page.locator(".lm-MenuBar-item", has_text="Kernel").first.click()
+    restart = page.locator(".lm-Menu-item", has_text="Restart Kernel…").first
+    expect(restart).not_to_have_class(re.compile(r"lm-mod-disabled"))
+    restart.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Restart the kernel of demo.ipynb?")
+    dialog.locator("button", has_text="Restart").click()
+    spin = code_cell(page, "def spin():")
+    expect(spin.locator(".jp-InputPrompt")).not_to_contain_text("*", timeout=30_000)
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator").first  # the panel covers it
+    expect(indicator).to_have_attribute("data-status", "idle", timeout=60_000)
+    shut_down_kernels(page, lab_server)
+
+
 def test_notebook7(page: Page, lab_server: str) -> None:
     page.goto(f"{lab_server}/notebooks/demo.ipynb?token={TOKEN}")
     expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
