@@ -236,11 +236,15 @@ class Profiling:
             self._grown = profile_id
 
     def stop(self, why: str = "unloaded") -> None:
-        """Unload: the active profile ends (its result is kept, never shown), no window."""
-        self.window = None
-        sampler = self.active
+        """Unload: the active profile ends (its result is kept; shown only where a view of
+        it grew, which would otherwise say for ever that it is still sampling), no window."""
+        sampler, profile_id = self.active, self.active_id
         if sampler is not None and sampler.finish(why):
-            self._keep(self.active_id, sampler.resolve(self.classifier, os.getpid()))
+            profile = sampler.resolve(self.classifier, os.getpid())
+            self._keep(profile_id, profile)
+            if self._grown == profile_id:
+                self._show(sampler, profile_id, profile)
+        self.window = None
         self.active = None
 
     def _finished(self, sampler: Sampler, profile_id: str) -> None:
