@@ -103,9 +103,11 @@ class Profiling:
         return was
 
     def _end_magic(self, why: str) -> None:
-        sampler = self.active
+        sampler, profile_id = self.active, self.active_id
         if sampler is not None and sampler.origin == "magic" and sampler.finish(why):
             self.active = None
+            if self._grown == profile_id:  # its view says it still samples: end it there
+                self._show(sampler, profile_id, sampler.resolve(self.classifier, os.getpid()))
 
     def cell_started(self, thread: int, parent: Any) -> None:
         """Main thread, at pre_run_cell: sample it if a window is open."""

@@ -186,22 +186,27 @@ def test_unload_ends_the_profile_and_leaves_no_thread(loaded: Kernel) -> None:
     assert loaded.execute("2 + 2").result == "4"
 
 
-def test_a_view_that_grew_says_so_when_an_unload_ends_its_profile(
-    loaded: Kernel, tmp_path: Path
+@pytest.mark.parametrize(
+    ("ending", "ended"),
+    [("run_line_magic('unload_ext', 'ipysigtrace')", "unloaded"),
+     ("run_line_magic('stackdump', '--profile off')", "stopped")],
+)  # fmt: skip
+def test_a_view_that_grew_says_how_its_profile_ended(
+    loaded: Kernel, tmp_path: Path, ending: str, ended: str
 ) -> None:
     loaded.execute(WORKLOAD)
     loaded.execute("%stackdump --profile 10m")
     enough = tmp_path / "enough"
     msg_id = loaded.submit(
         f"import os\nwhile not os.path.exists({str(enough)!r}):\n    work(0.2)\n"
-        "get_ipython().run_line_magic('unload_ext', 'ipysigtrace')"
+        f"get_ipython().{ending}"
     )
     loaded.until(msg_id, lambda seen: any(m["msg_type"] == "display_data" for m in seen), 120)
     enough.touch()
     rest = loaded.collect(msg_id)
     assert rest.status == "ok" and not rest.of_type("display_data")
     end = rest.of_type("update_display_data")[-1]["content"]
-    assert Profile.from_dict(end["data"][MIME_TYPE]).ended == "unloaded"
+    assert Profile.from_dict(end["data"][MIME_TYPE]).ended == ended
     assert "still sampling" not in end["data"]["text/plain"]
 
 
