@@ -99,7 +99,7 @@ class StackDumpMagics(Magics):
         metavar="DURATION",
         help="Profile the cells that run in the next DURATION (e.g. 30s, up to 24 h), sampling "
         "every thread's stack (100 times a second by default); each cell shows its profile "
-        "when it ends, or when DURATION is up; `--profile off` stops.",
+        "from 2 s on, growing, until the cell ends or DURATION is up; `--profile off` stops.",
     )
     @argument(
         "--rate",
@@ -199,7 +199,7 @@ class StackDumpMagics(Magics):
         self.extension.profiling.open_window(seconds, rate, ViewOptions(show_machinery=args.all))
         print(
             f"ipysigtrace: the cells that run in the next {say_duration(seconds)} are profiled "
-            f"at {rate:g} Hz; each shows its profile when it ends; --profile off stops"
+            f"at {rate:g} Hz; each shows its profile as it grows, to its end; --profile off stops"
         )
 
     def _live(self, value: str, args: Any) -> None:
