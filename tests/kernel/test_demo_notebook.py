@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 from pathlib import Path
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from harness import Kernel
 
@@ -50,3 +53,48 @@ def test_every_cell_of_the_demo(loaded: Kernel) -> None:
         assert EXPECTED[hangs] in dump, dump
         kernel.interrupt_and_check(msg_id)
     assert hangs == len(EXPECTED) and profiled
+
+
+def sections() -> list[list[str]]:
+    """The code of each numbered section (a markdown cell "## N. ..." opens one); the
+    cells before the first section come first."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    out: list[list[str]] = [[]]
+    for cell in cells:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.startswith("## "):
+            out.append([])
+        elif cell["cell_type"] == "code":
+            out[-1].append(source)
+    return out
+
+
+def names(code: str) -> tuple[set[str], set[str]]:
+    """(names the code reads, names it binds), with IPython's magics made Python."""
+    tree = ast.parse(TransformerManager().transform_cell(code))
+    read, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    return read, bound
+
+
+def test_each_section_runs_after_the_first_cells_alone() -> None:
+    """A user jumps to any section after running the first cell: a section may use what
+    the first cells define, never what another section does."""
+    first, *rest = sections()
+    given = set(dir(builtins)) | {"get_ipython"}
+    for code in first:
+        given |= names(code)[1]
+    for number, section in enumerate(rest, 1):
+        read, bound = set(), set()
+        for code in section:
+            r, b = names(code)
+            read, bound = read | r, bound | b
+        assert not read - bound - given, f"section {number} needs {sorted(read - bound - given)}"
