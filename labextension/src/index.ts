@@ -43,16 +43,21 @@ export namespace CommandIDs {
 const FLASH_MS = 1500;
 
 /** Select the cell a frame comes from, scroll to it and put the cursor on the line. */
-function revealInNotebook(panel: NotebookPanel, frame: IFrame): boolean {
-  const notebook = panel.content;
-  const cells: ICellInfo[] = notebook.widgets.map(cell => {
+/** What a frame is matched against: each cell's id, execution count and source. */
+function notebookCells(panel: NotebookPanel): ICellInfo[] {
+  return panel.content.widgets.map(cell => {
     const count = (cell.model as { executionCount?: unknown }).executionCount;
     return {
       id: cell.model.id,
-      executionCount: typeof count === 'number' ? count : null
+      executionCount: typeof count === 'number' ? count : null,
+      source: cell.model.sharedModel.getSource()
     };
   });
-  const index = findCellIndex(cells, frame);
+}
+
+function revealInNotebook(panel: NotebookPanel, frame: IFrame): boolean {
+  const notebook = panel.content;
+  const index = findCellIndex(notebookCells(panel), frame);
   if (index < 0) {
     return false;
   }
@@ -119,7 +124,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return {
           widget: panel,
           sessionContext: panel.sessionContext,
-          revealFrame: frame => revealInNotebook(panel, frame)
+          revealFrame: frame => revealInNotebook(panel, frame),
+          cells: () => notebookCells(panel)
         };
       }
       if (widget instanceof ConsolePanel) {

@@ -18,7 +18,7 @@ import {
   renderText,
   SNAPSHOT_MIME
 } from './model';
-import { CLASS, el, filterBox, rawBanner, ThreadsRenderer } from './view';
+import { CLASS, el, filterBox, noteAndBanner, ThreadsRenderer } from './view';
 
 /** A button of the view's toolbar. */
 export function button(
@@ -114,12 +114,7 @@ export class SnapshotView extends Widget {
     this._locals.hidden = !output || !hasLocals(output.snapshot);
     if (output) {
       const snapshot = output.snapshot;
-      if (snapshot.note) {
-        this._body.append(el('div', 'jp-ipysigtrace-note', snapshot.note));
-      }
-      if (snapshot.kind === 'raw') {
-        this._body.append(rawBanner());
-      }
+      this._body.append(...noteAndBanner(snapshot));
       this._body.append(...this._threads.render(snapshot));
     }
     this._body.scrollTop = scroll;

@@ -10,6 +10,8 @@
  * `elided`) for each run of the kernel's own frames.
  */
 
+import { cellIndexByFile } from './cellhash';
+
 /** Where a frame's code comes from. */
 export type FrameKind = 'cell' | 'user' | 'library' | 'machinery';
 
@@ -976,11 +978,14 @@ export function executionCountFromLabel(label: string): number | null {
 export interface ICellInfo {
   id: string;
   executionCount: number | null;
+  /** The cell's source: raw dumps name a cell by its hash (`cellhash.ts`). */
+  source?: string;
 }
 
 /**
  * The index of the cell a cell frame comes from: by cell id, else by the
- * execution count in its label ("In[7]"); -1 when none matches.
+ * execution count in its label ("In[7]"), else by the hash in its file name
+ * (a raw dump's); -1 when none matches.
  */
 export function findCellIndex(cells: ICellInfo[], frame: IFrame): number {
   if (frame.cell_id) {
@@ -990,10 +995,10 @@ export function findCellIndex(cells: ICellInfo[], frame: IFrame): number {
     }
   }
   const count = executionCountFromLabel(frame.label);
-  if (count === null) {
-    return -1;
+  if (count !== null) {
+    return cells.findIndex(cell => cell.executionCount === count);
   }
-  return cells.findIndex(cell => cell.executionCount === count);
+  return cellIndexByFile(cells, frame.filename);
 }
 
 /** A frame's captured locals; empty when none were captured. */

@@ -32,16 +32,19 @@ import {
   LoadReply,
   StacksController
 } from './controller';
+import { nameRawCells } from './cellhash';
 import {
   cellVerdict,
+  ICellInfo,
   IDumpReply,
   IFrame,
+  ISnapshot,
   renderText,
   snapshotTitle,
   summary
 } from './model';
 import { hotText, PROFILE_SECONDS, ProfileRun } from './profiler';
-import { CLASS, el, filterBox, rawBanner, ThreadsRenderer } from './view';
+import { CLASS, el, filterBox, noteAndBanner, ThreadsRenderer } from './view';
 
 /** The class of the notice's button (kept focused across a redraw). */
 const NOTICE_BUTTON = 'jp-ipysigtrace-notice-button';
@@ -60,6 +63,8 @@ export interface IStacksSource {
   readonly sessionContext: ISessionContext;
   /** Show a cell frame's line in the notebook; false when its cell is gone. */
   revealFrame?(frame: IFrame): boolean;
+  /** The notebook's cells now: a raw dump's frames are named from them. */
+  cells?(): ICellInfo[];
 }
 
 /**
@@ -312,7 +317,11 @@ export class StacksView extends Widget {
       return false;
     }
     Clipboard.copyToSystem(
-      renderText(reply.snapshot, this.showInternals, this.showLocals)
+      renderText(
+        this._shown(reply.snapshot),
+        this.showInternals,
+        this.showLocals
+      )
     );
     this.controller.say('Copied to the clipboard.');
     return true;
@@ -461,8 +470,16 @@ export class StacksView extends Widget {
     return box;
   }
 
+  /** The snapshot as shown: a raw one with its cell frames named (`cellhash.ts`). */
+  private _shown(snapshot: ISnapshot): ISnapshot {
+    const cells = this.source.cells;
+    return cells && snapshot.kind === 'raw'
+      ? nameRawCells(snapshot, cells.call(this.source))
+      : snapshot;
+  }
+
   private _renderReply(reply: IDumpReply, status: HTMLElement): void {
-    const snapshot = reply.snapshot;
+    const snapshot = this._shown(reply.snapshot);
     const header = el('div', CLASS.header);
     header.append(el('span', 'jp-ipysigtrace-title', snapshotTitle(snapshot)));
     header.append(
@@ -483,12 +500,7 @@ export class StacksView extends Widget {
       header.append(el('span', 'jp-ipysigtrace-via', `via ${reply.source}`));
     }
     this.node.append(header);
-    if (snapshot.note) {
-      this.node.append(el('div', 'jp-ipysigtrace-note', snapshot.note));
-    }
-    if (snapshot.kind === 'raw') {
-      this.node.append(rawBanner());
-    }
+    this.node.append(...noteAndBanner(snapshot));
     this.node.append(status);
 
     this.node.append(this._filter, this._threadsNode);
@@ -502,7 +514,9 @@ export class StacksView extends Widget {
       return;
     }
     this._threads.remember(this._threadsNode);
-    this._threadsNode.replaceChildren(...this._threads.render(reply.snapshot));
+    this._threadsNode.replaceChildren(
+      ...this._threads.render(this._shown(reply.snapshot))
+    );
   }
 
   private _threads: ThreadsRenderer;

@@ -126,6 +126,25 @@ export function filterBox(onChange: (text: string) => void): HTMLInputElement {
 }
 
 /** The banner of a raw dump: native code holds the GIL. */
+/**
+ * What goes above the threads: the snapshot's note, and for a raw dump the
+ * banner that explains it (in place of the raw note, which says the same).
+ */
+export function noteAndBanner(snapshot: ISnapshot): HTMLElement[] {
+  const raw = snapshot.kind === 'raw';
+  const out: HTMLElement[] = [];
+  if (snapshot.note && !(raw && snapshot.note.startsWith(RAW_NOTE_START))) {
+    out.push(el('div', 'jp-ipysigtrace-note', snapshot.note));
+  }
+  if (raw) {
+    out.push(rawBanner());
+  }
+  return out;
+}
+
+/** How `rawdump.RAW_NOTE` begins. */
+const RAW_NOTE_START = 'Native code holds the GIL';
+
 export function rawBanner(): HTMLElement {
   const box = el('div', `${CLASS.banner} jp-ipysigtrace-raw`);
   box.setAttribute('role', 'status');

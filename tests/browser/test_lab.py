@@ -24,11 +24,8 @@ def run_cell(page: Page, cell: Locator) -> None:
     page.keyboard.press("Control+Enter")
 
 
-def run_cells_until_the_hang(page: Page) -> None:
-    """Run the helper cell, then hang 1 (the pure-Python loop) until it is inside spin().
-
-    The kernel loaded ipysigtrace by itself when it started (autoload): no %load_ext.
-    """
+def run_first_cell(page: Page) -> Locator:
+    """Run the demo's first cell (the helper) until it has printed; that cell."""
     helper = code_cell(page, "def dump_in")
     said = helper.locator(".jp-OutputArea", has_text="This kernel is process")
     for _ in range(3):  # a fresh page may take a moment before it takes keys
@@ -39,6 +36,15 @@ def run_cells_until_the_hang(page: Page) -> None:
         except AssertionError:
             continue
     expect(said).to_be_visible()
+    return helper
+
+
+def run_cells_until_the_hang(page: Page) -> None:
+    """Run the helper cell, then hang 1 (the pure-Python loop) until it is inside spin().
+
+    The kernel loaded ipysigtrace by itself when it started (autoload): no %load_ext.
+    """
+    run_first_cell(page)
     spin = code_cell(page, "def spin():")
     run_cell(page, spin)
     # The cell's own dump, dump_in(3) seconds later, shows the loop: spin() is under way.
