@@ -16,6 +16,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 
@@ -155,6 +157,10 @@ client.gather(futures)
 """
 
 
+def in_slow(thread: Any) -> bool:
+    return bool(thread.frames) and thread.frames[-1].function == "slow"
+
+
 def test_a_dask_cluster_shows_each_task_at_its_cell_line(loaded: Kernel) -> None:
     # Dask's workers run the cell's function as cloudpickle sent it, without its file name
     # ("<dynamic-code>"): the kernel finds the cell that defines it.
@@ -162,8 +168,14 @@ def test_a_dask_cluster_shows_each_task_at_its_cell_line(loaded: Kernel) -> None
     workers = ast.literal_eval(loaded.printed_line(msg_id, "PIDS ", timeout=120))
     together = f"2 processes with the same stacks: {', '.join(map(str, sorted(workers)))}"
     sleeping = "time.sleep(10**6)  # each task waits here"
-    content = loaded.dump_showing(msg_id, "client.gather(futures)", sleeping, together)
-    snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
+    deadline = time.monotonic() + 60
+    while True:  # the scheduler may report a task before its worker's own answer shows it
+        content = loaded.dump_showing(msg_id, "client.gather(futures)", sleeping, together)
+        snapshot = StackSnapshot.from_dict(content["data"][MIME_TYPE]["snapshot"])
+        running = {p.pid for p in snapshot.processes if any(in_slow(t) for t in p.threads)}
+        if running >= set(workers):
+            break
+        assert time.monotonic() < deadline, content["data"]["text/plain"]
     (cell,) = [f for t in snapshot.threads if t.runs_cell for f in t.frames if f.kind == "cell"]
     assert cell.line == "client.gather(futures)"
     for pid in workers:
