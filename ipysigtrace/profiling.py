@@ -234,8 +234,9 @@ class Profiling:
                 return
             view = getattr(self.window, "view", None) if sampler.origin == "magic" else None
             update = self._grown == profile_id
-            self.show(profile, sampler.parent, view, f"ipysigtrace-profile-{profile_id}", update)
+            # Said before the view goes out: whoever ends the profile next must replace it.
             self._grown = profile_id
+            self.show(profile, sampler.parent, view, f"ipysigtrace-profile-{profile_id}", update)
 
     def stop(self, why: str = "unloaded") -> None:
         """Unload: the active profile ends (its result is kept; shown only where a view of
