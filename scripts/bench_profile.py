@@ -88,6 +88,27 @@ def record(pyspy: PySpy, pid: int, seconds: float, out: Path, *extra: str) -> su
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def record_work(kernel: Kernel, pyspy: PySpy, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy record --nonblocking for ``seconds`` of the workload, to ``out``; the cell
+    runs 3 s longer than the recording, which starts once py-spy had a second to attach."""
+    msg_id = kernel.kc.execute(f"work({seconds} + 3)")
+    time.sleep(1.0)
+    spy = record(pyspy, kernel.pid, seconds, out, "--nonblocking")
+    spy.wait(seconds + 60)
+    while kernel.kc.get_shell_msg(timeout=120)["parent_header"].get("msg_id") != msg_id:
+        pass
+    return spy
+
+
+def profiled(kernel: Kernel, code: str) -> tuple[str, dict[str, Any]]:
+    """Run a cell profiled by ``%stackdump --profile``: its output and its profile's end."""
+    kernel.run("%stackdump --profile 1h")
+    out, data = profiled_display(kernel, code)
+    kernel.run("%stackdump --profile off")
+    assert data is not None, "no profile was shown"
+    return out, data
+
+
 def section_overhead(kernel: Kernel, pyspy: PySpy, rounds: int, repeat: int, root: Path) -> dict:
     """Seconds for the same CPU work: unprofiled, ipysigtrace, py-spy (both modes)."""
     times: dict[str, list[float]] = {"none": [], "ipysigtrace": []}
@@ -99,9 +120,7 @@ def section_overhead(kernel: Kernel, pyspy: PySpy, rounds: int, repeat: int, roo
             if name == "none":
                 times[name].append(kernel.value(f"cpu({repeat})"))
             elif name == "ipysigtrace":
-                kernel.run("%stackdump --profile 1h")
-                out, _ = profiled_display(kernel, f"cpu({repeat})")
-                kernel.run("%stackdump --profile off")
+                out, _ = profiled(kernel, f"cpu({repeat})")
                 times[name].append(float(out.strip().splitlines()[-1]))
             else:
                 extra = ("--nonblocking",) if "nonblocking" in name else ()
@@ -124,19 +143,11 @@ def section_overhead(kernel: Kernel, pyspy: PySpy, rounds: int, repeat: int, roo
 
 
 def section_shares(kernel: Kernel, pyspy: PySpy, seconds: float, root: Path) -> dict:
-    kernel.run("%stackdump --profile 1h")
-    _, data = profiled_display(kernel, f"work({seconds})")
-    kernel.run("%stackdump --profile off")
-    assert data is not None, "no profile was shown"
+    _, data = profiled(kernel, f"work({seconds})")
     row: dict[str, Any] = {"ipysigtrace": ours_shares(data)}
     if pyspy.path:
         out = root / "shares.json"
-        msg_id = kernel.kc.execute(f"work({seconds} + 3)")
-        time.sleep(1.0)
-        spy = record(pyspy, kernel.pid, seconds, out, "--nonblocking")
-        spy.wait(seconds + 60)
-        while kernel.kc.get_shell_msg(timeout=120)["parent_header"].get("msg_id") != msg_id:
-            pass
+        spy = record_work(kernel, pyspy, seconds, out)
         if out.exists():
             row["py-spy"] = pyspy_shares(out, seconds)
         else:
@@ -153,12 +164,9 @@ def section_memory(kernel: Kernel, pyspy: PySpy, durations: tuple[float, ...], r
         before = kernel.rss_mb()
         kernel.run(f"work({seconds})")
         plain = kernel.rss_mb() - before
-        kernel.run("%stackdump --profile 1h")
         before = kernel.rss_mb()
-        _, data = profiled_display(kernel, f"work({seconds})")
+        _, data = profiled(kernel, f"work({seconds})")
         grew = kernel.rss_mb() - before
-        kernel.run("%stackdump --profile off")
-        assert data is not None, "no profile was shown"
         profile = Profile.from_dict(data)
         row: dict[str, Any] = {
             "json_bytes": len(json.dumps(data)),
@@ -169,12 +177,7 @@ def section_memory(kernel: Kernel, pyspy: PySpy, durations: tuple[float, ...], r
         }
         if pyspy.path:
             out = root / f"memory-{seconds:g}.json"
-            msg_id = kernel.kc.execute(f"work({seconds} + 3)")
-            time.sleep(1.0)
-            spy = record(pyspy, kernel.pid, seconds, out, "--nonblocking")
-            spy.wait(seconds + 60)
-            while kernel.kc.get_shell_msg(timeout=120)["parent_header"].get("msg_id") != msg_id:
-                pass
+            record_work(kernel, pyspy, seconds, out)
             row["py-spy_bytes"] = out.stat().st_size if out.exists() else None
         rows[f"{seconds:g}"] = row
     return rows

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,18 +38,18 @@ EXPECTED = [
 ]
 
 
+def run_quick(script: Path, out: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run a benchmark with --quick to the end; what it printed, and its JSON results."""
+    command = [sys.executable, str(script), "--quick", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done, json.loads(out.read_text())
+
+
 @pytest.mark.kernel
 @pytest.mark.timeout(600)
 def test_bench_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads(out.read_text())
+    done, results = run_quick(BENCH, tmp_path / "bench.json")
     assert results["quick"] is True
     assert {"date", "nproc", "cpu", "python"} <= set(results["machine"])
     rows = {row["id"]: row for row in results["rows"]}
@@ -68,16 +69,7 @@ def test_bench_quick(tmp_path: Path) -> None:
 @pytest.mark.kernel
 @pytest.mark.timeout(600)
 def test_bench_profile_quick(tmp_path: Path) -> None:
-    out = tmp_path / "bench-profile.json"
-    script = BENCH.with_name("bench_profile.py")
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads(out.read_text())
+    _, results = run_quick(BENCH.with_name("bench_profile.py"), tmp_path / "profile.json")
     assert "ipysigtrace" in results["overhead"]["throughput_ratio"]
     assert results["shares"]["ipysigtrace"]["samples"] > 0
     short, longer = results["memory"].values()
