@@ -106,8 +106,9 @@ class Profiling:
         sampler, profile_id = self.active, self.active_id
         if sampler is not None and sampler.origin == "magic" and sampler.finish(why):
             self.active = None
-            if self._grown == profile_id:  # its view says it still samples: end it there
-                self._show(sampler, profile_id, sampler.resolve(self.classifier, os.getpid()))
+            # A view of it that grew says it still samples: its end goes there.
+            profile = sampler.resolve(self.classifier, os.getpid())
+            self._show(sampler, profile_id, profile, if_grown=True)
 
     def cell_started(self, thread: int, parent: Any) -> None:
         """Main thread, at pre_run_cell: sample it if a window is open."""
@@ -224,11 +225,21 @@ class Profiling:
             # A large profile takes longer to show: at most 1% of the time goes to its views.
             self._grow_next = now + max(GROW_EVERY, GROW_COST * (time.perf_counter() - began))
 
-    def _show(self, sampler: Sampler, profile_id: str, final: Profile | None = None) -> None:
-        """The profile so far, or ``final``, under its cell, replacing the earlier view."""
+    def _show(
+        self,
+        sampler: Sampler,
+        profile_id: str,
+        final: Profile | None = None,
+        if_grown: bool = False,
+    ) -> None:
+        """The profile so far, or ``final``, under its cell, replacing the earlier view;
+        ``if_grown``: only where a view of it grew (read under the lock, so a view that the
+        watcher is sending meanwhile counts)."""
         with self._showing:
             if final is None and sampler.finished:
                 return  # it ended meanwhile: its end shows itself
+            if if_grown and self._grown != profile_id:
+                return
             profile = final or sampler.resolve(self.classifier, os.getpid())
             if not profile.ticks:
                 return
@@ -245,8 +256,7 @@ class Profiling:
         if sampler is not None and sampler.finish(why):
             profile = sampler.resolve(self.classifier, os.getpid())
             self._keep(profile_id, profile)
-            if self._grown == profile_id:
-                self._show(sampler, profile_id, profile)
+            self._show(sampler, profile_id, profile, if_grown=True)
         self.window = None
         self.active = None
 
