@@ -2,7 +2,7 @@
 
 Sampling is a freeze (``capture.freeze``'s rules) done often and kept small: on each tick
 of the watcher's clock, ``Sampler.sample`` walks ``sys._current_frames()`` and counts each
-thread's stack as a tuple of code objects, outermost first. No I/O, no user code, no lock
+thread's stack as a tuple of code objects (by id), outermost first. No I/O, no user code, no lock
 that a cell can hold: the only lock is the sampler's own, which no cell ever sees. It runs
 on the watcher thread, never in a signal handler.
 
@@ -33,7 +33,7 @@ LOWEST_RATE, HIGHEST_RATE = 1.0, 1000.0
 MAX_STACKS = 20_000  # distinct stacks kept per profile (all threads together)
 MAX_DEPTH = 256  # frames kept per stack: the outermost MAX_DEPTH - 1 and the innermost
 
-Stack = tuple[CodeType, ...]
+Stack = tuple[int, ...]  # ids of code objects (``Sampler._codes``), outermost first
 
 
 @dataclass
@@ -82,6 +82,9 @@ class Sampler:
         self.ended_at = 0.0
         self._counts: dict[int, _Counts] = {}
         self._names: dict[int, str] = {}
+        self._codes: dict[int, CodeType] = {}  # every code object in a counted stack, by id
+        # Each thread's last stack as walked (innermost first) and as counted.
+        self._last: dict[int, tuple[list[int], Stack]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -118,24 +121,28 @@ class Sampler:
             if self.ended:
                 return
             frames = sys._current_frames()
+            last = self._last
             for ident, frame in frames.items():
                 if ident in self.skip:
                     continue
-                codes = []
+                ids = []
                 current: FrameType | None = frame
                 while current is not None:
-                    codes.append(current.f_code)
+                    ids.append(id(current.f_code))
                     current = current.f_back
-                if len(codes) > MAX_DEPTH:
-                    codes = [codes[0], *codes[-(MAX_DEPTH - 1) :]]
-                codes.reverse()
-                self._count(ident, tuple(codes))
+                # A thread that waits has the stack it had last time: no new key to hash.
+                previous = last.get(ident)
+                if previous is not None and previous[0] == ids:
+                    self._count(ident, previous[1], frame)
+                elif self._count(ident, key := _key(ids), frame):
+                    last[ident] = (ids, key)
             del frames, frame
             self.ticks += 1
             if len(self._names) != len(self._counts):
                 self._learn_names()
 
-    def _count(self, ident: int, stack: Stack) -> None:
+    def _count(self, ident: int, stack: Stack, frame: FrameType) -> bool:
+        """Count one sample of ``stack`` (``frame`` is its innermost); False if dropped."""
         counts = self._counts.get(ident)
         if counts is None:
             counts = self._counts[ident] = _Counts()
@@ -146,8 +153,21 @@ class Sampler:
         elif self.distinct < MAX_STACKS:
             counts.stacks[stack] = 1
             self.distinct += 1
+            self._keep_codes(frame)
         else:
             self.dropped += 1
+            return False
+        return True
+
+    def _keep_codes(self, frame: FrameType | None) -> None:
+        # Stacks are keyed by the ids of their code objects (a tuple of ints hashes several
+        # times faster than one of code objects, whose hash reads their contents). The codes
+        # are kept alive here, so an id in a key never comes to name another code object.
+        codes = self._codes
+        while frame is not None:
+            code = frame.f_code
+            codes.setdefault(id(code), code)
+            frame = frame.f_back
 
     def _learn_names(self) -> None:
         # A copy of the registry, as freeze does: threading.enumerate() takes a lock.
@@ -171,20 +191,21 @@ class Sampler:
         with self._lock:
             counts = {i: (c.samples, dict(c.stacks)) for i, c in self._counts.items()}
             names = dict(self._names)
+            codes = dict(self._codes)
             ticks, dropped = self.ticks, self.dropped
             end = self.ended_at if self.ended else time.time()
-        table: dict[CodeType, int] = {}
+        table: dict[int, int] = {}
         frames: list[ProfileFrame] = []
         threads = []
         for ident, (samples, stacks) in counts.items():
             rows = []
             for stack, count in stacks.items():
                 indices = []
-                for code in stack:
-                    index = table.get(code)
+                for code_id in stack:
+                    index = table.get(code_id)
                     if index is None:
-                        index = table[code] = len(frames)
-                        frames.append(_frame(code, classifier))
+                        index = table[code_id] = len(frames)
+                        frames.append(_frame(codes[code_id], classifier))
                     indices.append(index)
                 rows.append((tuple(indices), count))
             rows.sort(key=lambda r: -r[1])
@@ -211,6 +232,13 @@ class Sampler:
             dropped=dropped,
             cell=cell,
         )
+
+
+def _key(ids: list[int]) -> Stack:
+    """A walked stack (innermost first) as counted: outermost first, at most MAX_DEPTH."""
+    if len(ids) > MAX_DEPTH:
+        ids = [ids[0], *ids[-(MAX_DEPTH - 1) :]]
+    return tuple(reversed(ids))
 
 
 def _cell_label(frames: list[ProfileFrame], threads: list[ThreadProfile]) -> str:

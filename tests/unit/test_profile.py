@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -85,6 +86,23 @@ def test_memory_is_bounded_by_distinct_stacks(monkeypatch: pytest.MonkeyPatch) -
     assert profile.dropped > 0 and profile.ticks == 10
     assert profile.cell_thread().samples == 10  # every sample is counted, placed or not
     assert "not placed" in text(profile)
+
+
+def test_a_stack_names_its_own_functions_after_their_code_is_gone() -> None:
+    # Stacks are keyed by the ids of code objects: a function compiled, sampled and
+    # dropped must not lend its id to the next one (CPython reuses the memory at once).
+    sampler = Sampler(60, cell_thread=threading.get_ident())
+    for i in range(20):
+        scope: dict[str, object] = {"sample": sampler.sample}
+        exec(compile(f"def fresh_{i:02}():\n    sample()\n", "<fresh>", "exec"), scope)
+        scope[f"fresh_{i:02}"]()  # type: ignore[operator]
+        scope.clear()
+        gc.collect()  # the function and its globals are a cycle
+    profile = sampler.resolve(FrameClassifier(), os.getpid())
+    thread = profile.cell_thread()
+    assert thread is not None and thread.samples == 20
+    leaves = sorted(profile.frames[stack[-2]].function for stack, _ in thread.stacks)
+    assert leaves == [f"fresh_{i:02}" for i in range(20)]
 
 
 def test_views_escape_what_the_kernel_names(parked: threading.Thread) -> None:
