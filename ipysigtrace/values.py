@@ -4,9 +4,9 @@ A dump must not call ``__repr__`` of user objects: it can raise, run for ever, o
 a lock that the stuck thread holds. So only values of exact builtin types are formatted
 (numbers, strings, bytes, None, booleans, and lists, tuples, sets and dicts of them, with
 length and depth limits); anything else is shown as its type name and address. A NumPy
-array shows its shape and dtype (C-level attributes, no Python code runs); a pandas
-DataFrame or Series its shape and dtypes (pandas' own code: only exact types, so no
-method of a user subclass runs). What looks like a secret is masked: a local whose name
+array shows its shape and dtype, a pandas DataFrame or Series its shape and dtypes, both
+in NumPy's notation (``float32``: NumPy's and pandas' own code, for exact types only, so
+no method of a user subclass runs). What looks like a secret is masked: a local whose name
 looks like one (``password``, ``db_password``, ``api_key``, ...), the value under such a key
 in a dict at any depth shown, the password of a URL (``scheme://user:******@host``), and in
 a user repr, ``password='...'`` or ``'token': ...``.
@@ -233,7 +233,9 @@ def safe_text(value: Any, depth: int = 0) -> str:
 
 
 def _dtype_text(dtype: Any) -> str:
-    """A NumPy dtype's name (C-level); for any other dtype (an extension's), its type name."""
+    """A NumPy dtype's name as users write it (``float32``; NumPy's own code, which reads
+    the dtype and runs nothing of the user's); for any other dtype (an extension's), its
+    type's name. Arrays, Series and DataFrames all show dtypes this one way."""
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(dtype, numpy.dtype):
         return str(dtype.name)
@@ -249,7 +251,7 @@ def _exact(kind: type, module: str, name: str) -> bool:
 def _array_text(value: Any, kind: type) -> str | None:
     """Shape and dtype of a NumPy array or a pandas DataFrame or Series; else None."""
     if _exact(kind, "numpy", "ndarray"):
-        return f"<ndarray shape={value.shape} dtype={value.dtype.str}>"
+        return f"<ndarray shape={value.shape} dtype={_dtype_text(value.dtype)}>"
     try:
         if _exact(kind, "pandas", "Series"):
             return f"<Series of {len(value.index):,} dtype={_dtype_text(value.dtype)}>"
