@@ -270,6 +270,14 @@ def innermost_user_frame(frames: list[FrameRecord]) -> FrameRecord | None:
     return None
 
 
+def locals_heading(frame: FrameRecord) -> str:
+    """What a frame's variables are when they are not a function's locals: a cell's top
+    level (``<module>``) shows the notebook's globals, a module's body that module's."""
+    if frame.function != "<module>":
+        return ""
+    return "notebook globals:" if frame.kind == "cell" else "module globals:"
+
+
 def where_text(frame: FrameRecord) -> str:
     """'spin (Cell In[7], line 3)'."""
     return f"{frame.function} ({frame.location})"

@@ -32,6 +32,7 @@ from .common import (
     hidden_text,
     hidden_threads_text,
     innermost_user_frame,
+    locals_heading,
     members_text,
     printable,
     process_group_heading,
@@ -264,6 +265,8 @@ def _frame(frame: FrameRecord) -> str:
         html.append(f'<pre style="margin: 0 0 0 1.5em; padding: 0; background: none;">{code}</pre>')
     if frame.locals:
         html.append('<table style="margin: 0 0 0 2em; border-collapse: collapse;">')
+        if heading := locals_heading(frame):
+            html.append(f'<caption style="{_MUTED} text-align: left;">{escape(heading)}</caption>')
         for local in frame.locals:
             html.append(
                 f"<tr><td><b>{escape(local['name'])}</b></td>"

@@ -21,6 +21,7 @@ from .common import (
     hidden_tasks_text,
     hidden_text,
     hidden_threads_text,
+    locals_heading,
     members_text,
     printable,
     process_group_heading,
@@ -147,6 +148,8 @@ def _frames(
             out.append(f"{indent}{style(CELL, where) if row.kind == 'cell' else where}")
             if row.line:
                 out.append(f"{indent}  {printable(row.line)}")
+            if row.locals and (heading := locals_heading(row)):
+                out.append(f"{indent}    {style(DIM, heading)}")
             for local in row.locals or ():
                 out += _local(local, f"{indent}    ")
     return out

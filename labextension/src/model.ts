@@ -1007,6 +1007,18 @@ export function frameLocals(frame: IFrame): ILocal[] {
 }
 
 /**
+ * What a frame's variables are when they are not a function's locals: a
+ * cell's top level (`<module>`) shows the notebook's globals, a module's body
+ * that module's; '' for a function.
+ */
+export function localsHeading(frame: IFrame): string {
+  if (frame.function !== '<module>') {
+    return '';
+  }
+  return frame.kind === 'cell' ? 'notebook globals:' : 'module globals:';
+}
+
+/**
  * A local as text lines, "name = value", with the lines after the first of a
  * value that spans several indented under it.
  */
@@ -1039,6 +1051,10 @@ function stackLines(
         out.push(`${indent}  ${row.frame.line.trim()}`);
       }
       if (showLocals) {
+        const heading = localsHeading(row.frame);
+        if (heading && frameLocals(row.frame).length) {
+          out.push(`${indent}    ${heading}`);
+        }
         for (const local of frameLocals(row.frame)) {
           out.push(...localLines(local, `${indent}    `));
         }

@@ -24,6 +24,7 @@ import {
   IProcess,
   ILocal,
   innermostUserFrame,
+  localsHeading,
   ISection,
   ISnapshot,
   ITask,
@@ -409,7 +410,7 @@ export class ThreadsRenderer {
         const locals = this.showLocals ? frameLocals(row.frame) : [];
         if (locals.length) {
           // Beside the frame, not in it: a cell frame is a button.
-          list.append(this._renderLocals(locals));
+          list.append(this._renderLocals(locals, localsHeading(row.frame)));
         }
       } else {
         list.append(el('div', `jp-ipysigtrace-${row.type}`, row.text));
@@ -464,9 +465,15 @@ export class ThreadsRenderer {
   }
 
   /** A frame's locals: "name = value  type" rows, values cut by CSS. */
-  private _renderLocals(locals: ILocal[]): HTMLElement {
+  private _renderLocals(locals: ILocal[], heading = ''): HTMLElement {
     const list = el('dl', CLASS.localsList);
-    list.setAttribute('aria-label', 'Local variables');
+    list.setAttribute(
+      'aria-label',
+      heading ? heading.replace(/:$/, '') : 'Local variables'
+    );
+    if (heading) {
+      list.append(el('div', 'jp-ipysigtrace-locals-heading', heading));
+    }
     for (const local of locals) {
       const item = el('div', CLASS.local);
       const name = el('dt', 'jp-ipysigtrace-local-name', local.name);

@@ -602,7 +602,7 @@ test('renderText shows every task and its locals when asked', () => {
   const text = renderText(snapshot, true, true);
   assert.match(
     text,
-    / {4}Cell In\[9\], line 2, in <module>\n {6}await fetch\(\)\n {8}url = 'http:\/\/x' {2}\(str\)\n/
+    / {4}Cell In\[9\], line 2, in <module>\n {6}await fetch\(\)\n {8}notebook globals:\n {8}url = 'http:\/\/x' {2}\(str\)\n/
   );
   assert.match(
     text,

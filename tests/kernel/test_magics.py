@@ -181,6 +181,18 @@ frame_with_locals()
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+def test_a_cells_top_level_shows_the_notebooks_globals_as_such(loaded: Kernel) -> None:
+    loaded.execute("rows_loaded = 12")
+    reply = loaded.execute("%stackdump MainThread --locals -f text", timeout=30)
+    assert reply.status == "ok" and not reply.errors
+    text = reply.displays[0]["text/plain"]
+    top = text.index(", in <module>")
+    heading = text.index("notebook globals:", top)
+    assert top < heading < text.index("rows_loaded = 12  (int)", heading)
+    # A function's frame lists its locals under no heading.
+    assert text.count("globals:") == 1
+
+
 def test_locals_repr_with_pathological_reprs(loaded: Kernel) -> None:
     code = """\
 import threading

@@ -7,6 +7,7 @@ extension's node tests (model.test.ts) both read them, so the two readers agree.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def built() -> StackSnapshot:
             {"name": "why", "type": "str", "value": "'first line\nsecond line'"},
         ],
     )
+    # A cell's top level: its variables are the notebook's globals.
+    top = dataclasses.replace(
+        cell,
+        lineno=5,
+        function="<module>",
+        line="nap(60, why)",
+        locals=[{"name": "rows", "type": "int", "value": "3"}],
+    )
     wait = FrameRecord(
         "/usr/lib/python3.11/threading.py", 320, "wait", "waiter.acquire()", "", "library"
     )
@@ -56,7 +65,7 @@ def built() -> StackSnapshot:
         is_main=True,
         runs_cell=True,
         state="sleeping",
-        frames=[machinery("start"), machinery("dispatch", 20), cell],
+        frames=[machinery("start"), machinery("dispatch", 20), top, cell],
         tasks=[TaskStack("Task-1", [machinery("poll")], "Future")],
         verdict="still",
         still_since=1764319990.0,
@@ -174,7 +183,7 @@ def test_the_kernel_frames_are_counted_not_kept() -> None:
     snapshot = built()
     trimmed = snapshot.without_internals()
     main, iopub = trimmed.threads[0], trimmed.threads[-1]
-    assert [f.elided for f in main.frames] == [2, 0]
+    assert [f.elided for f in main.frames] == [2, 0, 0]
     assert [f.elided for f in main.tasks[0].frames] == [1]
     assert [f.elided for f in iopub.frames] == [2]  # a kernel thread keeps no frame at all
     for shown in (False, True):  # a stand-in is a count even when internals are shown
