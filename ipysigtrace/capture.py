@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import CodeType, CoroutineType, GeneratorType
+from types import CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
 
 from . import sources
@@ -67,6 +67,11 @@ MAX_TASK_DEPTH = 200  # coroutines followed down one task's await chain
 _AWAITED = {"FutureIter": "Future"}  # asyncio's C future iterator, as a user knows it
 
 
+# A pending asyncio task: name, await chain (outermost first), what it awaits, and with
+# locals asked for, each coroutine's namespace, aligned with the chain.
+PendingTask = tuple[str, list[RawFrame], str, list[dict[str, Any] | None] | None]
+
+
 @dataclass
 class FrozenStacks:
     """What ``freeze`` saw: raw stacks (outermost first) and thread attributes."""
@@ -79,8 +84,8 @@ class FrozenStacks:
     # With locals asked for: each stack's namespaces, aligned with its frames, for the
     # innermost LOCALS_DEPTH frames (None elsewhere).
     namespaces: dict[int, list[dict[str, Any] | None]] | None = None
-    # Pending asyncio tasks by the thread that runs their loop: (name, chain, awaiting).
-    tasks: dict[int, list[tuple[str, list[RawFrame], str]]] | None = None
+    # Pending asyncio tasks by the thread that runs their loop.
+    tasks: dict[int, list[PendingTask]] | None = None
     # Threads whose top frames were ours (``skip_top``: the signal handler, which waits for
     # the watcher): what the OS says of them is our wait, not theirs.
     in_handler: frozenset[int] = frozenset()
@@ -146,13 +151,14 @@ def freeze(
         main_ident=main.ident,
         seconds=time.perf_counter() - start,
         namespaces=namespaces if with_locals else None,
-        tasks=pending_tasks(),
+        tasks=pending_tasks(with_locals),
         in_handler=frozenset(handled),
     )
 
 
-def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
-    """Pending asyncio tasks by the thread running their loop; only attribute reads."""
+def pending_tasks(with_locals: bool = False) -> dict[int, list[PendingTask]]:
+    """Pending asyncio tasks by the thread running their loop; only attribute reads (and,
+    ``with_locals``, each suspended coroutine's namespace, as ``freeze`` reads a frame's)."""
     registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
     if registry is None:
         registry = getattr(asyncio.tasks, "_all_tasks", None)
@@ -166,7 +172,7 @@ def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
             continue
     else:
         return {}
-    out: dict[int, list[tuple[str, list[RawFrame], str]]] = {}
+    out: dict[int, list[PendingTask]] = {}
     exact = (asyncio.Task, getattr(asyncio.tasks, "_PyTask", asyncio.Task))
     for task in tasks:
         # asyncio's own Task types only: a subclass's attributes could be user properties.
@@ -176,6 +182,7 @@ def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
         if getattr(task, "_state", None) != "PENDING" or thread is None:
             continue
         chain: list[RawFrame] = []
+        coro_frames: list[FrameType] = []
         awaiting = ""
         coro = getattr(task, "_coro", None)
         # Only exact coroutine and generator types are followed: their attributes are
@@ -192,8 +199,15 @@ def pending_tasks() -> dict[int, list[tuple[str, list[RawFrame], str]]]:
             if frame is None:
                 break
             chain.append((frame.f_code, frame.f_lineno or 0))
+            coro_frames.append(frame)
             coro = inner
-        out.setdefault(thread, []).append((str(task.get_name()), chain, awaiting))
+        spaces = None
+        if with_locals:  # the innermost coroutines' namespaces, as for a thread's frames
+            inner_from = len(coro_frames) - LOCALS_DEPTH
+            spaces = [
+                frame_namespace(f) if i >= inner_from else None for i, f in enumerate(coro_frames)
+            ]
+        out.setdefault(thread, []).append((str(task.get_name()), chain, awaiting, spaces))
     return out
 
 
@@ -310,25 +324,13 @@ def resolve(
     guesses: dict[int, str] = {}
     for ident, chain in frozen.stacks.items():
         name, native_id, daemon = frozen.threads.get(ident, (f"Thread-{ident}", None, False))
-        records = []
         spaces = frozen.namespaces.get(ident) if frozen.namespaces else None
-        for index, repeat, span in fold(chain):
-            raw = chain[index]
-            record = _copy(_cached(raw, cache, classifier), repeat, span)
-            space = spaces[index] if spaces else None
-            if space is not None and record.kind in ("cell", "user"):
-                shown = safe_locals(space, raw[0].co_name == "<module>", reprs)
-                record = FrameRecord(**{**record.__dict__, "locals": shown})
-            records.append(record)
+        records = _records(chain, spaces, cache, classifier, reprs)
         if ident == cell_thread:
             mark_beneath_cell(records)
         tasks = [
-            TaskStack(
-                name,
-                [_copy(_cached(raw, cache, classifier), r, s) for raw, r, s in _folded(chain)],
-                awaiting,
-            )
-            for name, chain, awaiting in (frozen.tasks or {}).get(ident, [])
+            TaskStack(name, _records(coros, where, cache, classifier, reprs), awaiting)
+            for name, coros, awaiting, where in (frozen.tasks or {}).get(ident, [])
         ]
         if limit is not None and limit >= 0:
             records = _limit(records, limit)
@@ -446,8 +448,25 @@ def capture(
     )
 
 
-def _folded(chain: list[RawFrame]) -> list[tuple[RawFrame, int, int]]:
-    return [(chain[index], repeat, span) for index, repeat, span in fold(chain)]
+def _records(
+    chain: list[RawFrame],
+    spaces: list[dict[str, Any] | None] | None,
+    cache: dict[CacheKey, FrameRecord],
+    classifier: FrameClassifier,
+    reprs: Repr | None,
+) -> list[FrameRecord]:
+    """A thread's or a task's frames, folded, with the locals of its cell and user frames
+    where ``spaces`` (aligned with ``chain``) has them."""
+    records = []
+    for index, repeat, span in fold(chain):
+        raw = chain[index]
+        record = _copy(_cached(raw, cache, classifier), repeat, span)
+        space = spaces[index] if spaces else None
+        if space is not None and record.kind in ("cell", "user"):
+            shown = safe_locals(space, raw[0].co_name == "<module>", reprs)
+            record = FrameRecord(**{**record.__dict__, "locals": shown})
+        records.append(record)
+    return records
 
 
 def _cached(

@@ -193,6 +193,31 @@ def test_a_cells_top_level_shows_the_notebooks_globals_as_such(loaded: Kernel) -
     assert text.count("globals:") == 1
 
 
+def test_a_suspended_coroutine_shows_its_locals(loaded: Kernel) -> None:
+    code = """\
+import asyncio, threading
+started, suspended, loops = threading.Event(), threading.Event(), []
+async def poll_service(url):
+    attempts = 3
+    loops.append(asyncio.get_running_loop())
+    started.set()
+    await asyncio.sleep(10**6)
+threading.Thread(
+    target=asyncio.run, args=(poll_service("http://svc"),), name="service-loop", daemon=True
+).start()
+started.wait(10)
+loops[0].call_soon_threadsafe(suspended.set)  # runs once the task has suspended
+suspended.wait(10)
+get_ipython().run_line_magic("stackdump", "service-loop --locals -f text")
+"""
+    reply = loaded.execute(code, timeout=30)
+    assert reply.status == "ok" and not reply.errors
+    text = reply.displays[0]["text/plain"]
+    task = text[text.index("asyncio task") :]
+    frame = task[task.index("in poll_service") :]
+    assert "attempts = 3  (int)" in frame and "url = 'http://svc'  (str)" in frame
+
+
 def test_locals_repr_with_pathological_reprs(loaded: Kernel) -> None:
     code = """\
 import threading
