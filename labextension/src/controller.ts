@@ -344,6 +344,9 @@ export class StacksController {
       return;
     }
     const seq = ++this._seq;
+    if (this._replyFrom !== this._process(kernelId)) {
+      this._reply = null; // a process that is gone: not shown as this one's
+    }
     this._requesting = true;
     this._status = ASKING;
     this._changed();
@@ -353,6 +356,7 @@ export class StacksController {
       });
       if (this._current(kernelId)) {
         this._reply = reply;
+        this._replyFrom = this._process(kernelId);
         this._failure = null;
         this._load = { phase: 'none' };
       }
@@ -422,8 +426,10 @@ export class StacksController {
     const state = this._host.kernelState();
     const load = this._load;
     if (state === 'restarting' || state === 'autorestarting') {
+      this._ended('The kernel restarted');
       this._lose('The kernel restarted');
     } else if (state === 'dead' || state === 'terminating') {
+      this._ended('The kernel stopped');
       this._lose('The kernel stopped');
     } else if (state === 'idle' && load.phase === 'waiting') {
       this._startLoad(true);
@@ -532,6 +538,26 @@ export class StacksController {
       }
     } else if (load.phase === 'none' || load.phase === 'lost') {
       this._load = { phase: 'offer', kernelId };
+    }
+  }
+
+  /** Which kernel process a reply asked of `kernelId` now comes from. */
+  private _process(kernelId: string): string {
+    return `${kernelId}#${this._lives}`;
+  }
+
+  /**
+   * The kernel's process ended (a restart, a stop): the snapshot on screen
+   * stays, as the last look at it, and says it is from before.
+   */
+  private _ended(what: string): void {
+    const kernelId = this._host.kernelId();
+    const shown =
+      kernelId !== null && this._replyFrom === this._process(kernelId);
+    this._lives++;
+    if (this._reply && shown) {
+      this._status = `${what}: the snapshot below is from before.`;
+      this._changed();
     }
   }
 
@@ -723,6 +749,13 @@ export class StacksController {
   }
 
   private _reply: IDumpReply | null = null;
+  /**
+   * The kernel process the reply came from: the kernel's id, and how many
+   * restarts or stops the panel had seen when it came. A reply of another
+   * process is not left under "Asking…" as if it were this one's.
+   */
+  private _replyFrom = '';
+  private _lives = 0;
   private _failure: IFailure | null = null;
   private _status = START;
   private _load: Load = { phase: 'none' };

@@ -115,6 +115,11 @@ async function notLoadedPanel(state = 'busy') {
   return ctx;
 }
 
+/** The pid of the snapshot the panel shows, or null. */
+function shownPid(controller: StacksController): number | null {
+  return controller.state.reply?.snapshot.pid ?? null;
+}
+
 /** Everything the panel would show, as one text. */
 function shown(state: IStacksState): string {
   return [
@@ -629,15 +634,62 @@ test('a restart with nothing asked says the kernel restarted', async () => {
   assert.equal(controller.state.notice?.action?.id, 'refresh');
 });
 
-test('a restart of a kernel that has ipysigtrace changes nothing', async () => {
-  const { host, controller, become, changes } = setup('busy');
+test('a restart keeps the snapshot as the last look at the old process, and says so', async () => {
+  const { host, controller, become } = setup('busy');
   const done = controller.refresh();
   host.lastDump.answer.resolve(snapshotReply());
   await done;
-  const before = changes();
   become('restarting');
+  become('restarting'); // said once, of the snapshot it concerns
   assert.equal(controller.state.notice, null);
-  assert.equal(changes(), before);
+  assert.equal(shownPid(controller), 4242);
+  assert.equal(
+    controller.state.status,
+    'The kernel restarted: the snapshot below is from before.'
+  );
+  // Asking the new process shows no snapshot of the old one under "Asking…".
+  become('idle');
+  const again = controller.refresh();
+  assert.equal(shownPid(controller), null);
+  assert.match(controller.state.status, /^Asking/);
+  host.lastDump.answer.resolve(snapshotReply(4343));
+  await again;
+  assert.equal(shownPid(controller), 4343);
+  assert.equal(controller.state.status, '');
+});
+
+test('a stopped kernel keeps its last snapshot, said to be from before', async () => {
+  const { host, controller, become } = setup('busy');
+  const done = controller.refresh();
+  host.lastDump.answer.resolve(snapshotReply());
+  await done;
+  become('dead');
+  assert.equal(shownPid(controller), 4242);
+  assert.equal(
+    controller.state.status,
+    'The kernel stopped: the snapshot below is from before.'
+  );
+});
+
+test('a snapshot of one kernel is not shown under "Asking…" for another', async () => {
+  const { host, controller } = setup('busy');
+  const done = controller.refresh();
+  host.lastDump.answer.resolve(snapshotReply());
+  await done;
+  host.id = 'kernel-2';
+  controller.kernelChanged();
+  void controller.refresh();
+  assert.equal(shownPid(controller), null);
+  assert.match(controller.state.status, /^Asking/);
+});
+
+test('a snapshot of the same process stays under "Asking…" until the next arrives', async () => {
+  const { host, controller } = setup('busy');
+  const done = controller.refresh();
+  host.lastDump.answer.resolve(snapshotReply());
+  await done;
+  void controller.refresh();
+  assert.equal(shownPid(controller), 4242);
 });
 
 test('a kernel that dies while waiting: said, and nothing is loaded', async () => {
