@@ -63,27 +63,14 @@ parent's). Absent when there are none.
 ``{"scheduler", "note", "workers": [{"address", "tasks"}]}``, each task in the form of an
 asyncio task, its ``name`` the task's key; ``note`` says why no worker is listed (the
 scheduler did not answer in time, ...). Absent (null) when the cell waits on no Dask client.
-The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
-the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
-(frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
-is that of thread N (the N-th of ``threads``, N below its own index); and with
-``"trimmed": true`` on the snapshot, the kernel's own frames are not kept: each run of them
-is one record of kind ``machinery`` whose ``elided`` says how many frames it stands for (a
-kernel thread's frames, and those of the kernel's own asyncio tasks, are one such run), and
-its ``filename``, ``lineno`` and ``function`` may be left out (they are empty).
-Unknown keys are ignored when reading, so later versions may add fields. Everything else is
-checked (``from_dict``): a snapshot comes from another process, which may be buggy or
-hostile, so a field of the wrong type, at any depth, makes the whole snapshot unreadable
-with a ValueError that names the field, never a TypeError in a renderer later.
+How the JSON form is written and read: ``jsonform.py``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 FORMAT = "ipysigtrace.snapshot"
@@ -216,10 +203,10 @@ class StackSnapshot:
     dask: DaskReport | None = None  # the tasks of the Dask cluster the cell waits on
 
     def to_dict(self, compact: bool = False) -> dict[str, Any]:
-        """The versioned JSON-ready form; ``compact``: the form a notebook keeps (above)."""
-        if compact:
-            return {"format": FORMAT, "version": VERSION, **_Compact().snapshot(self)}
-        return {"format": FORMAT, "version": VERSION, **_Plain().snapshot(self)}
+        """The versioned JSON-ready form; ``compact``: the form a notebook keeps."""
+        from .jsonform import write
+
+        return write(self, compact)
 
     def without_internals(self) -> StackSnapshot:
         """A copy without the kernel's own frames: what views hide unless asked to show it.
@@ -274,13 +261,9 @@ class StackSnapshot:
     @classmethod
     def from_dict(cls, data: Any) -> StackSnapshot:
         """Read the JSON form; raises ValueError, naming the field, for anything that is not one."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError("not an ipysigtrace snapshot")
-        version = data.get("version")
-        if not isinstance(version, int) or not _is_int(version) or not 1 <= version <= VERSION:
-            raise ValueError(f"unsupported snapshot version {version!r} (this reads {VERSION})")
-        snapshot: StackSnapshot = _read(cls, data, "snapshot")
-        return snapshot
+        from .jsonform import read
+
+        return read(data)
 
     @classmethod
     def from_json(cls, text: str) -> StackSnapshot:
@@ -296,148 +279,6 @@ class StackSnapshot:
         return next((t for t in self.threads if t.ident == ident), None)
 
 
-class _Plain:
-    """``dataclasses.asdict``'s result, made ten times faster for a thousand threads.
-
-    asdict deep-copies field by field; here each record's fields are read by name, and a
-    frame that many threads share (capture caches records) becomes one dict, made once.
-    """
-
-    def __init__(self) -> None:
-        self.frames: dict[int, dict[str, Any]] = {}
-
-    @staticmethod
-    def fields(record: Any) -> dict[str, Any]:
-        return {name: getattr(record, name) for name in _NAMES[type(record)]}
-
-    def frame(self, frame: FrameRecord) -> dict[str, Any]:
-        data = self.frames.get(id(frame))
-        if data is None:
-            data = self.frames[id(frame)] = self.fields(frame)
-            if frame.locals is not None:
-                data["locals"] = [dict(local) for local in frame.locals]
-            if frame.context is not None:
-                data["context"] = list(frame.context)
-        return data
-
-    def stack(self, stack: TaskStack | ThreadStack) -> dict[str, Any]:
-        data = self.fields(stack)
-        data["frames"] = [self.frame(f) for f in stack.frames]
-        if isinstance(stack, ThreadStack):
-            data["tasks"] = [self.stack(task) for task in stack.tasks]
-        return data
-
-    def threads(self, threads: list[ThreadStack]) -> list[dict[str, Any]]:
-        return [self.stack(thread) for thread in threads]
-
-    def process(self, process: ProcessRecord) -> dict[str, Any]:
-        data = self.fields(process)
-        data["threads"] = self.threads(process.threads)
-        return data
-
-    def dask(self, report: DaskReport | None) -> dict[str, Any] | None:
-        if report is None:
-            return None
-        data = self.fields(report)
-        data["workers"] = []
-        for worker in report.workers:
-            written = self.fields(worker)
-            written["tasks"] = [self.stack(task) for task in worker.tasks]
-            data["workers"].append(written)
-        return data
-
-    def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
-        data = self.fields(snapshot)
-        data["threads"] = self.threads(snapshot.threads)
-        data["processes"] = [self.process(p) for p in snapshot.processes]
-        data["dask"] = self.dask(snapshot.dask)
-        return data
-
-
-_RECORDS = (FrameRecord, TaskStack, ThreadStack, StackSnapshot, ProcessRecord)
-_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (*_RECORDS, DaskWorker, DaskReport)}
-# What a record that stands for left-out frames leaves out (``elided`` says how many).
-_STAND_IN = FrameRecord("", 0, "", kind="machinery")
-_STAND_IN_FIELDS = {name: getattr(_STAND_IN, name) for name in _NAMES[FrameRecord]}
-# Written even when a thread is ``like`` another: they tell the two apart.
-_OWN = ("ident", "name", "native_id")
-
-
-class _Compact(_Plain):
-    """The form a notebook keeps: no field at its default, repeated stacks written once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keys: dict[int, str] = {}  # id of a frame record -> its JSON, to compare stacks
-
-    @staticmethod
-    def fields(record: Any) -> dict[str, Any]:
-        defaults = _DEFAULTS[type(record)]  # what the reader fills in for a field left out
-        if isinstance(record, FrameRecord) and record.elided:
-            defaults = _STAND_IN_FIELDS
-        out = {}
-        for name in _NAMES[type(record)]:
-            value = getattr(record, name)
-            if name not in defaults or value != defaults[name]:
-                out[name] = value
-        return out
-
-    def key(self, frames: list[FrameRecord]) -> tuple[str, ...]:
-        """Frames by value: equal records (made once, or read from JSON) compare equal."""
-        keys = []
-        for frame in frames:
-            key = self.keys.get(id(frame))
-            if key is None:
-                key = self.keys[id(frame)] = json.dumps(self.frame(frame), sort_keys=True)
-            keys.append(key)
-        return tuple(keys)
-
-    def stack(self, stack: TaskStack | ThreadStack) -> dict[str, Any]:
-        data = super().stack(stack)
-        for name in ("frames", "tasks"):
-            if data.get(name) == []:
-                del data[name]
-        return data
-
-    def threads(self, stacks: list[ThreadStack]) -> list[dict[str, Any]]:
-        threads: list[dict[str, Any]] = []
-        first: dict[tuple[Any, ...], int] = {}  # a stack (frame records) -> its first thread
-        for thread in stacks:
-            key = (
-                self.key(thread.frames),
-                tuple((t.name, t.awaiting, self.key(t.frames)) for t in thread.tasks),
-            )
-            like = first.setdefault(key, len(threads))
-            if like == len(threads) or not thread.frames:
-                threads.append(self.stack(thread))
-                continue
-            base = stacks[like]
-            written: dict[str, Any] = {name: getattr(thread, name) for name in _OWN}
-            written["like"] = like
-            for name in _NAMES[ThreadStack]:
-                if name not in _OWN and name not in ("frames", "tasks"):
-                    value = getattr(thread, name)
-                    if value != getattr(base, name):
-                        written[name] = value
-            threads.append(written)
-        return threads
-
-    def process(self, process: ProcessRecord) -> dict[str, Any]:
-        data = self.fields(process)
-        if process.threads:
-            data["threads"] = self.threads(process.threads)
-        return data
-
-    def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:
-        data = self.fields(snapshot)
-        data["threads"] = self.threads(snapshot.threads)
-        if snapshot.processes:
-            data["processes"] = [self.process(p) for p in snapshot.processes]
-        if snapshot.dask:
-            data["dask"] = self.dask(snapshot.dask)
-        return data
-
-
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -448,214 +289,3 @@ def natural_key(name: str) -> tuple[str | int, ...]:
     """
     parts = _DIGITS.split(name)
     return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
-
-
-# -- reading the JSON form ---------------------------------------------------------------
-
-Check = Callable[[Any, str], Any]
-REQUIRED = object()
-# Integers in a snapshot are PIDs, thread idents and line numbers: 64 bits hold them all,
-# and a renderer must never meet an int too long to print.
-_INT_LIMIT = 2**64
-# time.localtime and strftime accept these on every platform we run on (to the year 9999).
-_LATEST_TIME = 253402300799.0
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _wrong(where: str, wanted: str, value: Any) -> ValueError:
-    return ValueError(f"{where}: expected {wanted}, got {type(value).__name__}")
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _wrong(where, "a string", value)
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise _wrong(where, "true or false", value)
-    return value
-
-
-def _int_from(least: int) -> Check:
-    def check(value: Any, where: str) -> int:
-        if not _is_int(value):
-            raise _wrong(where, "an integer", value)
-        if not least <= value < _INT_LIMIT:
-            raise ValueError(f"{where}: {value} is out of range")
-        return int(value)
-
-    return check
-
-
-_int = _int_from(-_INT_LIMIT)
-_count = _int_from(0)
-
-
-def _seconds(latest: float) -> Check:
-    def check(value: Any, where: str) -> float:
-        if not (_is_int(value) or isinstance(value, float)):
-            raise _wrong(where, "a number", value)
-        if not (math.isfinite(value) and 0 <= value <= latest):
-            raise ValueError(f"{where}: {value!r} is out of range")
-        return float(value)
-
-    return check
-
-
-def _one_of(allowed: tuple[str, ...]) -> Check:
-    def check(value: Any, where: str) -> str:
-        if not isinstance(value, str) or value not in allowed:
-            raise ValueError(f"{where}: expected one of {', '.join(map(repr, allowed))}")
-        return value
-
-    return check
-
-
-def _optional(check: Check) -> Check:
-    return lambda value, where: None if value is None else check(value, where)
-
-
-def _list(check: Check) -> Check:
-    def read(value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise _wrong(where, "a list", value)
-        return [check(item, f"{where}[{index}]") for index, item in enumerate(value)]
-
-    return read
-
-
-def _local(value: Any, where: str) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise _wrong(where, "an object", value)
-    return {key: _str(value.get(key), f"{where}.{key}") for key in ("name", "type", "value")}
-
-
-def _record(cls: type) -> Check:
-    return lambda value, where: _read(cls, value, where)
-
-
-def _frame(value: Any, where: str) -> FrameRecord:
-    """A frame; one that stands for left-out frames (``elided``) may leave the rest out."""
-    stands_in = isinstance(value, dict) and value.get("elided")
-    frame: FrameRecord = _read(FrameRecord, value, where, base=_STAND_IN if stands_in else None)
-    return frame
-
-
-def _threads(value: Any, where: str) -> list[ThreadStack]:
-    """The threads; one that is ``like`` an earlier one takes what it leaves out from it."""
-    if not isinstance(value, list):
-        raise _wrong(where, "a list", value)
-    threads: list[ThreadStack] = []
-    for index, item in enumerate(value):
-        here = f"{where}[{index}]"
-        like = item.get("like") if isinstance(item, dict) else None
-        if like is None:
-            threads.append(_read(ThreadStack, item, here))
-            continue
-        if not _is_int(like) or not 0 <= like < index:
-            raise ValueError(f"{here}.like: expected the index of an earlier thread")
-        threads.append(_read(ThreadStack, item, here, base=threads[like]))
-    return threads
-
-
-# Each field: how to check it, and its default when absent (REQUIRED: it must be there).
-_FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
-    FrameRecord: {
-        "filename": (_str, REQUIRED),
-        "lineno": (_count, REQUIRED),
-        "function": (_str, REQUIRED),
-        "line": (_str, ""),
-        "label": (_str, ""),
-        "kind": (_str, "user"),
-        "repeat": (_count, 0),
-        "span": (_int_from(1), 1),
-        "cell_id": (_str, ""),
-        "locals": (_optional(_list(_local)), None),
-        "context": (_optional(_list(_str)), None),
-        "context_start": (_count, 0),
-        "elided": (_count, 0),
-    },
-    TaskStack: {
-        "name": (_str, REQUIRED),
-        "frames": (_list(_frame), []),
-        "awaiting": (_str, ""),
-    },
-    ThreadStack: {
-        "ident": (_int, REQUIRED),
-        "name": (_str, REQUIRED),
-        "native_id": (_optional(_int), None),
-        "daemon": (_bool, False),
-        "is_main": (_bool, False),
-        "runs_cell": (_bool, False),
-        "service": (_bool, False),
-        "state": (_str, "running"),
-        "frames": (_list(_frame), []),
-        "tasks": (_list(_record(TaskStack)), []),
-        "verdict": (_one_of(VERDICTS), ""),
-        "still_since": (_optional(_seconds(_LATEST_TIME)), None),
-        "changed": (_str, ""),
-        "held_by": (_str, ""),
-    },
-    ProcessRecord: {
-        "pid": (_int, REQUIRED),
-        "parent": (_int, REQUIRED),
-        "command": (_str, ""),
-        "note": (_str, ""),
-        "forked": (_bool, False),
-        "threads": (_threads, []),
-    },
-    StackSnapshot: {
-        "time": (_seconds(_LATEST_TIME), REQUIRED),
-        "pid": (_int, REQUIRED),
-        "threads": (_threads, []),
-        "trigger": (_str, "magic"),
-        "kind": (_str, "rich"),
-        "cell_thread": (_optional(_int), None),
-        "freeze_seconds": (_seconds(math.inf), 0.0),
-        "note": (_str, ""),
-        "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
-        "trimmed": (_bool, False),
-        "processes": (_list(_record(ProcessRecord)), []),
-        "dask": (_optional(_record(DaskReport)), None),
-    },
-    DaskWorker: {
-        "address": (_str, REQUIRED),
-        "tasks": (_list(_record(TaskStack)), []),
-    },
-    DaskReport: {
-        "scheduler": (_str, REQUIRED),
-        "note": (_str, ""),
-        "workers": (_list(_record(DaskWorker)), []),
-    },
-}
-
-
-# The defaults the reader fills in, which the compact writer therefore leaves out.
-_DEFAULTS = {
-    cls: {name: default for name, (_, default) in checks.items() if default is not REQUIRED}
-    for cls, checks in _FIELDS.items()
-}
-
-
-def _read(cls: type, data: Any, where: str, base: Any = None) -> Any:
-    """One record of the JSON form, every field checked; unknown keys are ignored. A field
-    left out is ``base``'s when there is one, else its default."""
-    if not isinstance(data, dict):
-        raise _wrong(where, "an object", data)
-    values = {}
-    for name, (check, default) in _FIELDS[cls].items():
-        if name in data:
-            values[name] = check(data[name], f"{where}.{name}")
-        elif base is not None:
-            value = getattr(base, name)
-            values[name] = list(value) if isinstance(value, list) else value
-        elif default is REQUIRED:
-            raise ValueError(f"{where}: {name} is missing")
-        else:
-            values[name] = list(default) if isinstance(default, list) else default
-    return cls(**values)

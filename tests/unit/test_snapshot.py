@@ -11,12 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipysigtrace import snapshot as model
+from ipysigtrace import schema
 from ipysigtrace.render import FORMATS, ViewOptions, render
 from ipysigtrace.snapshot import (
     FORMAT,
     VERSION,
+    DaskReport,
+    DaskWorker,
     FrameRecord,
+    ProcessRecord,
     StackSnapshot,
     TaskStack,
     ThreadStack,
@@ -58,8 +61,16 @@ def test_unknown_keys_are_ignored_for_later_versions() -> None:
 
 
 def test_every_field_is_checked() -> None:
-    for cls in (FrameRecord, TaskStack, ThreadStack, StackSnapshot):
-        assert set(model._FIELDS[cls]) == {f.name for f in fields(cls)}, cls
+    for cls in (
+        FrameRecord,
+        TaskStack,
+        ThreadStack,
+        StackSnapshot,
+        ProcessRecord,
+        DaskReport,
+        DaskWorker,
+    ):
+        assert set(schema._FIELDS[cls]) == {f.name for f in fields(cls)}, cls
 
 
 def snapshot_with(path: tuple[Any, ...], value: Any = None, delete: bool = False) -> dict:
