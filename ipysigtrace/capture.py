@@ -15,61 +15,30 @@ loads (``FrameClassifier`` is built then).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import CodeType, CoroutineType, FrameType, GeneratorType
+from types import CodeType
 from typing import Any
 
 from . import sources
+from .asynciotasks import PendingTask, pending_tasks
+from .classify import FrameClassifier, RawFrame, is_service, mark_beneath_cell
 from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack, natural_key
 from .threadstate import guess_state, real_state
-from .values import Repr, frame_namespace, is_one_of, safe_locals
+from .values import Repr, frame_namespace, safe_locals
 
-# A frame frozen: its code object and the line it is at.
-RawFrame = tuple[CodeType, int]
 CacheKey = tuple[RawFrame, str]
-
-# Packages whose frames are the kernel's own machinery. Only modules that are already
-# imported when the classifier is built count (the classifier never imports anything).
-MACHINERY_MODULES = (
-    "ipykernel",
-    "ipykernel_launcher",
-    "IPython",
-    "jupyter_client",
-    "traitlets",
-    "tornado",
-    "zmq",
-    "asyncio",
-    "anyio",
-    "comm",
-    "runpy",
-    "prompt_toolkit",  # terminal IPython's prompt
-    "ipysigtrace",
-)
-# The kernel's own packages: a thread that one of these started is a service thread (IOPub,
-# Control, Heartbeat, history, terminal IPython's prompt, our watcher). Not asyncio or
-# tornado: a library's event loop thread (Dask's) runs them too, and does the user's work.
-KERNEL_MODULES = ("ipykernel", "IPython", "jupyter_client", "comm", "prompt_toolkit", "ipysigtrace")
 
 # Fold a run of frames when this many (or more) repeats of it sit back to back.
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_SPAN = 4
 CONTEXT_LINES = 2  # source lines shown before and after the current one (cell, user frames)
 LOCALS_DEPTH = 30  # innermost frames per thread whose locals are kept
-MAX_TASK_DEPTH = 200  # coroutines followed down one task's await chain
-_AWAITED = {"FutureIter": "Future"}  # asyncio's C future iterator, as a user knows it
-
-
-# A pending asyncio task: name, await chain (outermost first), what it awaits, and with
-# locals asked for, each coroutine's namespace, aligned with the chain.
-PendingTask = tuple[str, list[RawFrame], str, list[dict[str, Any] | None] | None]
 
 
 @dataclass
@@ -151,126 +120,9 @@ def freeze(
         main_ident=main.ident,
         seconds=time.perf_counter() - start,
         namespaces=namespaces if with_locals else None,
-        tasks=pending_tasks(with_locals),
+        tasks=pending_tasks(with_locals, LOCALS_DEPTH),
         in_handler=frozenset(handled),
     )
-
-
-def pending_tasks(with_locals: bool = False) -> dict[int, list[PendingTask]]:
-    """Pending asyncio tasks by the thread running their loop; only attribute reads (and,
-    ``with_locals``, each suspended coroutine's namespace, as ``freeze`` reads a frame's)."""
-    registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
-    if registry is None:
-        registry = getattr(asyncio.tasks, "_all_tasks", None)
-    if registry is None:
-        return {}
-    for _ in range(3):  # the loop's thread may add a task while we copy the set
-        try:
-            tasks = list(registry)
-            break
-        except RuntimeError:
-            continue
-    else:
-        return {}
-    out: dict[int, list[PendingTask]] = {}
-    exact = (asyncio.Task, getattr(asyncio.tasks, "_PyTask", asyncio.Task))
-    for task in tasks:
-        # asyncio's own Task types only: a subclass's attributes could be user properties.
-        if not is_one_of(type(task), exact):
-            continue
-        thread = getattr(getattr(task, "_loop", None), "_thread_id", None)
-        if getattr(task, "_state", None) != "PENDING" or thread is None:
-            continue
-        chain: list[RawFrame] = []
-        coro_frames: list[FrameType] = []
-        awaiting = ""
-        coro = getattr(task, "_coro", None)
-        # Only exact coroutine and generator types are followed: their attributes are
-        # read in C, while an arbitrary awaitable's __getattr__ would be user code.
-        while len(chain) < MAX_TASK_DEPTH:
-            if type(coro) is CoroutineType:
-                frame, inner = coro.cr_frame, coro.cr_await
-            elif type(coro) is GeneratorType:
-                frame, inner = coro.gi_frame, coro.gi_yieldfrom
-            else:
-                awaiting = _AWAITED.get(type(coro).__name__, type(coro).__name__)
-                awaiting = awaiting if coro is not None else ""
-                break
-            if frame is None:
-                break
-            chain.append((frame.f_code, frame.f_lineno or 0))
-            coro_frames.append(frame)
-            coro = inner
-        spaces = None
-        if with_locals:  # the innermost coroutines' namespaces, as for a thread's frames
-            inner_from = len(coro_frames) - LOCALS_DEPTH
-            spaces = [
-                frame_namespace(f) if i >= inner_from else None for i, f in enumerate(coro_frames)
-            ]
-        out.setdefault(thread, []).append((str(task.get_name()), chain, awaiting, spaces))
-    return out
-
-
-class FrameClassifier:
-    """Sorts file names into cell, user, library and machinery; built at load time."""
-
-    def __init__(
-        self,
-        labeler: Callable[[str], str | None] | None = None,
-        machinery_modules: Iterable[str] = MACHINERY_MODULES,
-        cell_ids: Callable[[str], str | None] | None = None,
-    ) -> None:
-        self.labeler = labeler
-        self.cell_ids = cell_ids
-        self.machinery = tuple(_module_roots(machinery_modules))
-        self.kernel = tuple(_module_roots(KERNEL_MODULES))
-        paths = sysconfig.get_paths()
-        roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-        roots.update(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
-        self.library = tuple(sorted(os.path.join(r, "") for r in roots if r))
-        self.threading_file = threading.__file__
-
-    def label(self, filename: str) -> str:
-        """`Cell In[7]` for a file that holds a cell's code, else ''."""
-        if self.labeler is None:
-            return ""
-        try:
-            return self.labeler(filename) or ""
-        except Exception:  # a labeler must never break a dump
-            return ""
-
-    def cell_id(self, label: str) -> str:
-        """The front end's id of the cell with this label (`Cell In[7]`), or ''."""
-        if self.cell_ids is None or not label:
-            return ""
-        try:
-            return self.cell_ids(label) or ""
-        except Exception:  # never break a dump
-            return ""
-
-    def kind(self, filename: str, function: str) -> str:
-        """The kind of a frame that is not a cell: machinery, library or user."""
-        if filename.startswith(self.machinery):
-            return "machinery"
-        if filename == self.threading_file and function in ("_bootstrap", "_bootstrap_inner"):
-            return "machinery"
-        if filename.startswith(self.library) or filename.startswith("<frozen "):
-            return "library"
-        return "user"
-
-
-def _module_roots(names: Iterable[str]) -> list[str]:
-    roots = []
-    for name in names:
-        module = sys.modules.get(name)
-        path = getattr(module, "__file__", None) if module else None
-        if not path:
-            continue
-        if os.path.basename(path) == "__init__.py":
-            roots.append(os.path.join(os.path.dirname(path), ""))
-        else:
-            roots.append(path)
-    return roots
 
 
 def fold(chain: list[RawFrame]) -> list[tuple[int, int, int]]:
@@ -350,7 +202,7 @@ def resolve(
                 is_main=ident == frozen.main_ident,
                 runs_cell=ident == cell_thread,
                 service=ident not in (cell_thread, frozen.main_ident)
-                and _is_service(records, classifier),
+                and is_service(records, classifier),
                 state=state,
                 frames=records,
                 tasks=tasks,
@@ -509,37 +361,6 @@ def _copy(base: FrameRecord, repeat: int, span: int) -> FrameRecord:
     if not repeat:
         return base if base.repeat == 0 else FrameRecord(**{**base.__dict__, "repeat": 0})
     return FrameRecord(**{**base.__dict__, "repeat": repeat, "span": span})
-
-
-def _is_service(records: list[FrameRecord], classifier: FrameClassifier) -> bool:
-    """Does the thread run the kernel's code? Judged by its entry point.
-
-    Skips the frames every thread has (threading's bootstrap and ``Thread.run``), library
-    frames (decorators such as the ``decorator`` package's) and wrappers around
-    ``Thread.run`` (ipykernel 6 wraps it to route output from threads): the first frame
-    left says whose thread it is, and only the kernel's own packages make it a service
-    thread (an event loop that a library started is not one).
-    """
-    threading_file = classifier.threading_file
-    for index, record in enumerate(records):
-        if record.filename == threading_file or record.kind == "library":
-            continue
-        inner = records[index + 1] if index + 1 < len(records) else None
-        if record.kind == "machinery" and inner is not None and inner.filename == threading_file:
-            continue
-        return record.filename.startswith(classifier.kernel)
-    return False
-
-
-def mark_beneath_cell(records: list[FrameRecord]) -> None:
-    """Everything beneath the first cell frame on the cell's thread is the kernel's own
-    (and in a process forked there: ``children.py``)."""
-    first = next((i for i, r in enumerate(records) if r.kind == "cell"), None)
-    if first is None:
-        return
-    for i in range(first):
-        if records[i].kind != "machinery":
-            records[i] = FrameRecord(**{**records[i].__dict__, "kind": "machinery"})
 
 
 def _limit(records: list[FrameRecord], limit: int) -> list[FrameRecord]:

@@ -23,7 +23,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .capture import FrameClassifier, FrozenStacks, mark_beneath_cell, resolve
+from .capture import FrozenStacks, resolve
+from .classify import FrameClassifier, mark_beneath_cell
 from .foreign import Code, find_cells
 from .responder import ENV, FORMAT, REQUEST, VERSION, peer, socket_path, watch_forks
 from .runtime import children_dir, make_private_dir, remove_sockets_dir

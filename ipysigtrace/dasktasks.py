@@ -23,7 +23,8 @@ import sys
 import threading
 from typing import Any
 
-from .capture import FrameClassifier, FrozenStacks, RawFrame, resolve
+from .capture import FrozenStacks, resolve
+from .classify import FrameClassifier, RawFrame
 from .foreign import Code, find_cells
 from .signals import start_deaf
 from .snapshot import DaskReport, DaskWorker, StackSnapshot, TaskStack

@@ -20,8 +20,9 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 
-from .capture import FrameClassifier, capture
+from .capture import capture
 from .children import Children
+from .classify import FrameClassifier
 from .config import IPySigTrace
 from .dasktasks import DaskAsker
 from .kernel.cells import CellTracker, RunningCell, cell_labeler, connection_file

@@ -18,7 +18,7 @@ import re
 from typing import NamedTuple
 
 from . import sources
-from .capture import FrameClassifier, RawFrame
+from .classify import FrameClassifier, RawFrame
 
 SENT_CODE = "<dynamic-code>"
 _CELL_NUMBER = re.compile(r"\[(\d+)\]$")

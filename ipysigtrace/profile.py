@@ -21,7 +21,7 @@ class ProfileFrame:
     function: str
     filename: str
     line: int
-    kind: str  # cell, user, library, machinery (capture.FrameClassifier)
+    kind: str  # cell, user, library, machinery (classify.FrameClassifier)
     label: str = ""  # `Cell In[3]` for a cell's code
 
     @property

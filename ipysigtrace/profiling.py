@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .capture import FrameClassifier
+from .classify import FrameClassifier
 from .profile import Profile
 from .sampler import DEFAULT_RATE, HIGHEST_RATE, LOWEST_RATE, Sampler
 

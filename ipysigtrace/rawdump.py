@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable
 
-from .capture import KERNEL_MODULES
+from .classify import KERNEL_MODULES
 from .procinfo import catches, child_processes, signal_thread
 from .runtime import kernel_file, open_private, read_identity
 from .signals import SignalChoiceError, SignalNumber, parse_signal

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import CodeType, FrameType
 from typing import Any
 
-from .capture import FrameClassifier
+from .classify import FrameClassifier
 from .profile import Profile, ProfileFrame, ThreadProfile
 
 DEFAULT_RATE = 100.0  # samples per second

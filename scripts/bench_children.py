@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ipysigtrace.capture import FrameClassifier
 from ipysigtrace.children import ask
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.procinfo import child_processes
 from ipysigtrace.responder import ENV, socket_path
 

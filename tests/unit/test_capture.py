@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipysigtrace.capture import FrameClassifier, capture, fold, freeze
+from ipysigtrace.capture import capture, fold, freeze
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.snapshot import FrameRecord
 from ipysigtrace.threadstate import guess_state
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from ipysigtrace.capture import FrameClassifier
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.dasktasks import MAX_TASKS, _workers, key_text
 
 SITE = "/env/lib/python3.11/site-packages"

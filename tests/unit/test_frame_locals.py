@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.capture import capture
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.snapshot import FrameRecord
 from ipysigtrace.values import frame_namespace
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipysigtrace import sampler as sampler_module
-from ipysigtrace.capture import FrameClassifier
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.profile import (
     Profile,
     ProfileFrame,

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from ipysigtrace import responder
-from ipysigtrace.capture import FrameClassifier
 from ipysigtrace.children import NO_ANSWER, NO_RESPONDER, Children, ask
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.render import html, text
 from ipysigtrace.runtime import remove_stale
 from ipysigtrace.snapshot import ProcessRecord, StackSnapshot

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ipysigtrace import sources
-from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.capture import capture
+from ipysigtrace.classify import FrameClassifier
 
 
 def test_a_regular_file(tmp_path: Path) -> None:

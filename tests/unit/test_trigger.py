@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.capture import capture
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.signals import SignalChoiceError, parse_signal
 from ipysigtrace.snapshot import StackSnapshot
 from ipysigtrace.trigger import SignalTrigger

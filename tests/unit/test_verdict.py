@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ipysigtrace.capture import FrameClassifier, capture
+from ipysigtrace.capture import capture
+from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.live import Clock, live_header
 from ipysigtrace.render import html, text
 from ipysigtrace.snapshot import StackSnapshot, ThreadStack
