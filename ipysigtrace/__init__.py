@@ -12,8 +12,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__version__ = "0.1.0"
-
 __all__ = [
     "FrameRecord",
     "StackSnapshot",
@@ -25,12 +23,20 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The data model, imported on first use: IPython imports this package while it reads
-    its configuration at every kernel's start (``autoload``), which must stay cheap."""
+    """The data model and the version, found on first use: IPython imports this package
+    while it reads its configuration at every kernel's start (``autoload``), which must
+    stay cheap."""
     if name in ("FrameRecord", "StackSnapshot", "ThreadStack"):
         from . import snapshot
 
         return getattr(snapshot, name)
+    if name == "__version__":  # written once, in labextension/package.json (pyproject.toml)
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("ipysigtrace")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
     raise AttributeError(f"module 'ipysigtrace' has no attribute {name!r}")
 
 

@@ -19,10 +19,11 @@ from typing import Any
 from ipywidgets import DOMWidget
 from traitlets import Bool, Dict, Float, Unicode, observe
 
+from . import __version__
 from .render import MIME_TYPE
 
 MODULE = "ipysigtrace"
-MODULE_VERSION = "^0.1.0"
+MODULE_VERSION = f"^{__version__}"  # the front end's version: the same package.json
 
 
 class LiveStacks(DOMWidget):

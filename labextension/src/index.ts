@@ -17,14 +17,9 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
-import {
-  findCellIndex,
-  ICellInfo,
-  IFrame,
-  WIDGET_MODULE,
-  WIDGET_MODULE_VERSION
-} from './model';
+import { findCellIndex, ICellInfo, IFrame, WIDGET_MODULE } from './model';
 import { followKernels, IStacksSource, StacksPanel } from './panel';
+import { WIDGET_MODULE_VERSION } from './version';
 
 /** The plugin's id; also names its settings schema (schema/plugin.json). */
 const PLUGIN_ID = 'ipysigtrace:plugin';

@@ -1244,7 +1244,6 @@ export const SNAPSHOT_MIME = 'application/vnd.ipysigtrace.snapshot+json';
 
 /** The widget module of the live view (`ipysigtrace.widget.LiveStacks`). */
 export const WIDGET_MODULE = 'ipysigtrace';
-export const WIDGET_MODULE_VERSION = '0.1.0';
 
 /** What an output's `application/vnd.ipysigtrace.snapshot+json` value holds. */
 export interface ISnapshotOutput {

@@ -10,7 +10,8 @@
 import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
 
 import { button, SnapshotView } from './mime';
-import { WIDGET_MODULE, WIDGET_MODULE_VERSION } from './model';
+import { WIDGET_MODULE } from './model';
+import { WIDGET_MODULE_VERSION } from './version';
 
 export class LiveStacksModel extends DOMWidgetModel {
   defaults(): Backbone.ObjectHash {
