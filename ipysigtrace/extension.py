@@ -27,7 +27,6 @@ from .config import IPySigTrace
 from .dasktasks import DaskAsker
 from .kernel.cells import CellTracker, RunningCell, cell_labeler, connection_file
 from .kernel.control import ControlHandler
-from .kernel.publish import KernelPublisher, TerminalPublisher
 from .live import SHORTEST_WATCHDOG, LiveViews, parse_duration
 from .magics import StackDumpMagics
 from .nudge import HANDLER_CODE as NUDGE_CODE
@@ -40,6 +39,9 @@ from .render import ViewOptions, highlight
 from .render import profile as profile_views
 from .runtime import KernelFiles, identity_record, remove_stale, rewrite
 from .signals import SignalChoiceError, SignalNumber, parse_signal
+from .sinks import Sink
+from .sinks.iopub import KernelPublisher
+from .sinks.terminal import TerminalPublisher
 from .snapshot import StackSnapshot
 from .status import named
 from .trigger import SignalTrigger
@@ -61,7 +63,7 @@ class Extension:
         self.classifier = FrameClassifier(
             labeler=cell_labeler(compiler), cell_ids=self.cells.cell_id
         )
-        self.publisher: TerminalPublisher
+        self.publisher: Sink
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, mode=0o700, exist_ok=True)
         remove_stale(runtime)  # files of kernels that were killed
@@ -188,9 +190,7 @@ class Extension:
             notes += self.trigger.uninstall()
         if self.watcher is not None:
             if self.watcher.stop():
-                release = getattr(self.publisher, "release_thread", None)
-                if release is not None:
-                    release(self.watcher.thread)
+                self.publisher.release_thread(self.watcher.thread)
             else:
                 notes.append("the watcher thread did not stop within 2 s")
             if self.watcher.nudger is not None:  # once the watcher sends no more nudges
@@ -361,9 +361,7 @@ class Extension:
             self.trigger.wake()
 
     def _watcher_started(self) -> None:
-        warm_up = getattr(self.publisher, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+        self.publisher.warm_up()
 
 
 _active: Extension | None = None

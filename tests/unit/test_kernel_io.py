@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ipysigtrace.kernel.publish import write_all
+from ipysigtrace.sinks.fdio import write_all
 
 
 def test_a_stalled_reader_costs_a_bounded_wait() -> None:

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ipysigtrace.kernel.publish import PROMPT_WAIT, TerminalPublisher
 from ipysigtrace.render import ViewOptions
+from ipysigtrace.sinks.terminal import PROMPT_WAIT, TerminalPublisher
 from ipysigtrace.snapshot import StackSnapshot
 
 
