@@ -151,7 +151,7 @@ def verify(target: Target, timeout: float) -> None:
 
 def child_view(snapshot: Any, pid: int) -> Any:
     """A worker's own stacks, out of its kernel's dump, as a snapshot of that worker."""
-    from ..render.common import process_text, process_view
+    from ..render.beyond import process_text, process_view
 
     record = next((p for p in snapshot.processes if p.pid == pid), None)
     if record is None:

@@ -19,14 +19,21 @@ from ..snapshot import DaskReport, FrameRecord, ProcessRecord, StackSnapshot, Th
 from ..threadstate import state_group
 from ..verdict import cell_verdict, section_text
 from . import highlight
+from .beyond import (
+    dask_heading,
+    dask_task_heading,
+    dask_worker_heading,
+    process_group_heading,
+    process_groups,
+    process_text,
+    process_view,
+    processes_heading,
+)
 from .common import (
     Fold,
     Hidden,
     Section,
     ViewOptions,
-    dask_heading,
-    dask_task_heading,
-    dask_worker_heading,
     fold_text,
     hidden_tasks_text,
     hidden_text,
@@ -35,11 +42,6 @@ from .common import (
     locals_heading,
     members_text,
     printable,
-    process_group_heading,
-    process_groups,
-    process_text,
-    process_view,
-    processes_heading,
     rows,
     section_heading,
     sections,

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from ..snapshot import DaskReport, FrameRecord, StackSnapshot
 from ..verdict import cell_verdict, section_text
+from .beyond import (
+    dask_heading,
+    dask_task_heading,
+    dask_worker_heading,
+    process_group_heading,
+    process_groups,
+    process_text,
+    process_view,
+    processes_heading,
+)
 from .common import (
     Fold,
     Hidden,
     ViewOptions,
-    dask_heading,
-    dask_task_heading,
-    dask_worker_heading,
     fold_text,
     hidden_tasks_text,
     hidden_text,
@@ -24,11 +31,6 @@ from .common import (
     locals_heading,
     members_text,
     printable,
-    process_group_heading,
-    process_groups,
-    process_text,
-    process_view,
-    processes_heading,
     rows,
     section_heading,
     sections,
