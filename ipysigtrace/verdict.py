@@ -9,6 +9,8 @@ snapshots catch it on the same line; a thread in ``time.sleep(600)`` is still.
 
 One ``Memory`` per kernel: every snapshot (signal, control request, magic, live view,
 watchdog) is judged by it, so "the previous snapshot" is the previous one the kernel took.
+The threads of the kernel's worker processes that answered are judged too, each by its
+process and ident (a forked worker's main thread has the ident of the thread that forked).
 It compares strings and numbers only (no user ``__eq__`` or ``__hash__`` runs), holds no
 frame and no user object, and forgets threads that ended.
 """
@@ -92,7 +94,7 @@ class Memory:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[int, _Seen] = {}
+        self._seen: dict[tuple[int, int], _Seen] = {}  # by (process, thread ident)
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -106,9 +108,9 @@ class Memory:
                 return
             self._last = snapshot.time
             seen = {}
-            for thread in snapshot.threads:
+            for key, thread in _threads(snapshot):
                 now = signature(thread)
-                before = self._seen.get(thread.ident)
+                before = self._seen.get(key)
                 since = snapshot.time
                 if before is None:
                     thread.verdict = "first"
@@ -118,7 +120,7 @@ class Memory:
                 else:
                     thread.verdict = "moving"
                     thread.changed = what_changed(before.signature, now)
-                seen[thread.ident] = _Seen(now, since)
+                seen[key] = _Seen(now, since)
             self._seen = seen
         finally:
             self._lock.release()
@@ -127,10 +129,17 @@ class Memory:
         """A snapshot frozen before the last one judged (two threads captured at once): it
         is still where it matches what the memory has held since before it was frozen;
         else unjudged. It changes nothing in the memory."""
-        for thread in snapshot.threads:
-            before = self._seen.get(thread.ident)
+        for key, thread in _threads(snapshot):
+            before = self._seen.get(key)
             if before and before.since <= snapshot.time and before.signature == signature(thread):
                 thread.verdict, thread.still_since = "still", before.since
+
+
+def _threads(snapshot: StackSnapshot) -> list[tuple[tuple[int, int], ThreadStack]]:
+    """The kernel's threads and those of its workers that answered, each with its key."""
+    found = [((snapshot.pid, t.ident), t) for t in snapshot.threads]
+    found += [((p.pid, t.ident), t) for p in snapshot.processes for t in p.threads]
+    return found
 
 
 def without_locals(snapshot: StackSnapshot) -> None:

@@ -120,6 +120,17 @@ def test_each_worker_shows_the_line_it_is_stuck_on(loaded: Kernel, method: str) 
     loaded.execute(CLEANUP)
 
 
+def test_workers_stuck_in_place_say_for_how_long(loaded: Kernel) -> None:
+    msg_id, (*workers, _, _, _) = started(loaded, "fork")
+    together = f"2 processes with the same stacks: {', '.join(map(str, sorted(workers)))}"
+    loaded.dump_showing(msg_id, "the cell's own worker function", together)
+    # The next look judges each worker against the first: the same place since then.
+    text = loaded.dump_showing(msg_id, together)["data"]["text/plain"]
+    assert "same place, same locals, for" in text[text.index(together) :], text
+    loaded.interrupt_and_check(msg_id)
+    loaded.execute(CLEANUP)
+
+
 def test_a_kernel_without_children_lists_none(loaded: Kernel) -> None:
     (data,) = loaded.execute("%stackdump").displays
     assert "Stacks of process" in data["text/plain"]

@@ -14,7 +14,7 @@ from ipysigtrace.capture import capture
 from ipysigtrace.classify import FrameClassifier
 from ipysigtrace.live import Clock, live_header
 from ipysigtrace.render import html, text
-from ipysigtrace.snapshot import StackSnapshot, ThreadStack
+from ipysigtrace.snapshot import FrameRecord, ProcessRecord, StackSnapshot, ThreadStack
 from ipysigtrace.verdict import Memory, cell_verdict, thread_text, without_locals
 
 CLASSIFIER = FrameClassifier()
@@ -246,3 +246,27 @@ def test_a_thread_waiting_for_an_rlock_names_its_owner(make: Any) -> None:
         release.set()
         owner.join(5)
         blocked.join(5)
+
+
+def test_worker_threads_are_judged_apart_from_the_kernels_own() -> None:
+    """A forked worker's main thread has the ident of the kernel's: each is judged by its
+    process and ident, so the worker is still while the kernel's thread moves."""
+    def at(line: int, pid: int, time: float) -> StackSnapshot:
+        kernel = ThreadStack(1, "MainThread", frames=[FrameRecord("/k.py", line, "spin")])
+        worker = ThreadStack(1, "MainThread", frames=[FrameRecord("/w.py", 4, "work")])
+        process = ProcessRecord(pid, 4242, "python", forked=True, threads=[worker])
+        return StackSnapshot(time, 4242, [kernel], processes=[process])
+
+    memory = Memory()
+    first, second = at(3, 4245, 100.0), at(5, 4245, 110.0)
+    memory.judge(first)
+    memory.judge(second)
+    assert first.processes[0].threads[0].verdict == "first"
+    kernel, worker = second.threads[0], second.processes[0].threads[0]
+    assert kernel.verdict == "moving" and kernel.changed == "line 3 → 5 in spin"
+    assert worker.verdict == "still" and worker.still_since == 100.0
+    assert "same place, same locals, for 10 s" in text.render(second)
+    # Another worker with that ident is a first look, not the same thread.
+    third = at(5, 4246, 120.0)
+    memory.judge(third)
+    assert third.processes[0].threads[0].verdict == "first"
