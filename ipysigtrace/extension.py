@@ -25,6 +25,7 @@ from .children import Children
 from .classify import FrameClassifier
 from .config import IPySigTrace
 from .dasktasks import DaskAsker
+from .identity import identity_record
 from .kernel.cells import CellTracker, RunningCell, cell_labeler, connection_file
 from .kernel.control import ControlHandler
 from .live import SHORTEST_WATCHDOG, LiveViews, parse_duration
@@ -37,7 +38,7 @@ from .profiling import Profiling
 from .rawdump import RawDumpWriter
 from .render import ViewOptions, highlight
 from .render import profile as profile_views
-from .runtime import KernelFiles, identity_record, remove_stale, rewrite
+from .runtime import KernelFiles, remove_stale, rewrite
 from .signals import SignalChoiceError, SignalNumber, parse_signal
 from .sinks import Sink
 from .sinks.iopub import KernelPublisher

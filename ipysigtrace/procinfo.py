@@ -225,3 +225,22 @@ def child_processes(pid: int, threads: Iterable[int] | None = None) -> list[Proc
             note = ""
         records.append(ProcessRecord(child, parent, command, note))
     return records
+
+
+def process_start_time(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (``/proc/PID/stat``); None if gone.
+
+    Together with the PID this names one process for good: a PID that is used again
+    belongs to a process with another start time.
+    """
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as file:
+            data = file.read(4096)
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = data.rsplit(b")", 1)[-1].split()
+    try:
+        return int(fields[19])  # field 22 of the whole line
+    except (IndexError, ValueError):
+        return None

@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable
 
 from .classify import KERNEL_MODULES
+from .identity import read_identity
 from .procinfo import catches, child_processes, signal_thread
-from .runtime import kernel_file, open_private, read_identity
+from .runtime import kernel_file, open_private
 from .signals import SignalChoiceError, SignalNumber, parse_signal
 from .snapshot import FrameRecord, StackSnapshot, ThreadStack, natural_key
 
@@ -113,7 +114,7 @@ def collect(
 ) -> StackSnapshot | None:
     """Ask the kernel with this PID for a raw dump and parse it; None if none came.
 
-    The kernel must have published its identity (``runtime.read_identity``: a file of ours
+    The kernel must have published its identity (``identity.read_identity``: a file of ours
     whose start time is that of the process with this PID now) and must catch its raw
     signal (/proc says so). The signal goes to the kernel's watcher thread when the
     identity names it (never to the cell's thread), else to the process itself, never to

@@ -4,10 +4,10 @@ For each kernel process (by PID) ipysigtrace keeps up to three files there:
 
 - ``ipysigtrace-<pid>.raw``: faulthandler's raw dumps, for when native code holds the GIL;
 - ``ipysigtrace-<pid>.txt``: the last dump made while no cell was running;
-- ``ipysigtrace-<pid>.json``: who the process is (its PID, its start time as the kernel
-  counts it, its connection file, its signals). A command line or a server decides "this
-  PID is an ipysigtrace kernel" from this file, checked against ``/proc``, never from a
-  process's command line or from the mere existence of a raw file.
+- ``ipysigtrace-<pid>.json``: who the process is (``identity.py``: its PID, its start
+  time as the kernel counts it, its connection file, its signals). A command line or a
+  server decides "this PID is an ipysigtrace kernel" from this file, checked against
+  ``/proc``, never from a process's command line or from the mere existence of a raw file.
 
 and one directory, ``ipysigtrace-<pid>.children`` (0700), where the kernel's worker
 processes listen for its questions, each on a Unix socket named by its PID
@@ -35,12 +35,12 @@ import re
 import stat
 from typing import Any, Literal
 
+from .procinfo import process_start_time
+
 Kind = Literal["raw", "txt", "json"]
 KINDS: tuple[Kind, ...] = ("raw", "txt", "json")
-IDENTITY_FORMAT = "ipysigtrace.identity"
-IDENTITY_VERSION = 1
 MAX_IDENTITY = 64 * 1024  # bytes: an identity file larger than this is not ours
-_NAME = re.compile(r"^ipysigtrace-(\d+)\.(raw|txt|json|children)$")
+FILE_NAME = re.compile(r"^ipysigtrace-(\d+)\.(raw|txt|json|children)$")
 
 
 class RuntimeFileError(OSError):
@@ -153,113 +153,6 @@ def rewrite(fd: int, data: bytes) -> None:
         offset += os.pwrite(fd, view[offset:], offset)
 
 
-def process_start_time(pid: int) -> int | None:
-    """When a process started, in clock ticks since boot (``/proc/PID/stat``); None if gone.
-
-    Together with the PID this names one process for good: a PID that is used again
-    belongs to a process with another start time.
-    """
-    try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as file:
-            data = file.read(4096)
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data.rsplit(b")", 1)[-1].split()
-    try:
-        return int(fields[19])  # field 22 of the whole line
-    except (IndexError, ValueError):
-        return None
-
-
-def identity_record(
-    connection_file: str, signal: str, raw_signal: str, watcher_tid: int | None
-) -> dict[str, Any]:
-    """What a loaded kernel says about itself in its ``.json`` file."""
-    pid = os.getpid()
-    return {
-        "format": IDENTITY_FORMAT,
-        "version": IDENTITY_VERSION,
-        "pid": pid,
-        "start_time": process_start_time(pid),
-        "connection_file": connection_file,
-        "signal": signal,
-        "raw_signal": raw_signal,
-        "watcher_tid": watcher_tid,
-    }
-
-
-def read_identity(runtime_dir: str, pid: int) -> dict[str, Any] | None:
-    """The identity a live kernel with this PID published, or None.
-
-    None unless the file is a small regular file owned by us, holds a well-formed record
-    for this PID, and its start time is the start time of the process that has this PID
-    now (so a reused PID is not mistaken for the kernel).
-    """
-    path = kernel_file(runtime_dir, pid, "json")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-            return None
-        if info.st_size > MAX_IDENTITY:
-            return None
-        data = os.read(fd, MAX_IDENTITY + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        record = json.loads(data)
-    except ValueError:
-        return None
-    if not _valid_identity(record, pid):
-        return None
-    started = process_start_time(pid)
-    if started is None or started != record["start_time"]:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def live_identities(runtime_dir: str) -> dict[int, dict[str, Any]]:
-    """Every identity in the directory that a live process published, by PID.
-
-    Each goes through ``read_identity``: a planted, foreign or stale file is left out.
-    """
-    try:
-        names = os.listdir(runtime_dir)
-    except OSError:
-        return {}
-    found = {}
-    for match in map(_NAME.match, names):
-        if match is None or match.group(2) != "json":
-            continue
-        pid = int(match.group(1))
-        record = read_identity(runtime_dir, pid)
-        if record is not None:
-            found[pid] = record
-    return found
-
-
-def _valid_identity(record: Any, pid: int) -> bool:
-    if not isinstance(record, dict) or record.get("format") != IDENTITY_FORMAT:
-        return False
-    version = record.get("version")
-    if type(version) is not int or version < 1:
-        return False
-    if type(record.get("pid")) is not int or record["pid"] != pid:
-        return False
-    if type(record.get("start_time")) is not int:
-        return False
-    tid = record.get("watcher_tid")
-    if tid is not None and type(tid) is not int:
-        return False
-    return all(isinstance(record.get(k), str) for k in ("connection_file", "signal", "raw_signal"))
-
-
 def remove_kernel_files(runtime_dir: str, pid: int) -> None:
     """Remove a kernel's files, those that are regular files of ours; leave anything else."""
     for kind in KINDS:
@@ -296,7 +189,7 @@ def remove_stale(runtime_dir: str) -> list[int]:
         names = os.listdir(runtime_dir)
     except OSError:
         return []
-    pids = {int(m.group(1)) for m in map(_NAME.match, names) if m}
+    pids = {int(m.group(1)) for m in map(FILE_NAME.match, names) if m}
     stale = []
     for pid in sorted(pids):
         if pid == os.getpid() or not _is_stale(runtime_dir, pid):
@@ -334,7 +227,7 @@ def _read_record_unchecked(path: str) -> dict[str, Any] | None:
 
 def _remove_if_stale(path: str) -> bool:
     """Remove an existing file at ``path`` if it is ours and its process is gone."""
-    match = _NAME.match(os.path.basename(path))
+    match = FILE_NAME.match(os.path.basename(path))
     if match is None:
         return False
     pid = int(match.group(1))

@@ -1,7 +1,7 @@
 """Which process is which kernel, and where this user's kernels are.
 
 Decided from what the kernel published: its identity file in the Jupyter runtime directory
-(``runtime.read_identity``: a file of ours, checked against the process's start time) and
+(``identity.read_identity``: a file of ours, checked against the process's start time) and
 the PID in its control reply. A PID whose kernel answers as another process is refused,
 never shown the other's stacks. An argument made only of digits could be a PID or a kernel
 id prefix: it is resolved by what exists, and refused as ambiguous if both do.
@@ -106,7 +106,7 @@ class Found:
 def discover(runtime: str) -> list[Found]:
     """Every kernel of this user that this machine shows: runtime-dir connection files,
     published identities, and processes that run ipykernel with a ``-f`` path."""
-    from ..runtime import live_identities
+    from ..identity import live_identities
 
     found: dict[str, Found] = {}
 
@@ -186,7 +186,7 @@ def resolve(target: str) -> Target:
 
 def could_be_kernel(runtime: str, pid: int) -> bool:
     """True if the process published an identity or its command line runs ipykernel."""
-    from ..runtime import read_identity
+    from ..identity import read_identity
 
     if read_identity(runtime, pid) is not None:
         return True
@@ -196,7 +196,7 @@ def could_be_kernel(runtime: str, pid: int) -> bool:
 
 def by_pid(runtime: str, pid: int, name: str) -> Target:
     """A PID: the kernel it is, if it published its identity; else a claim to check."""
-    from ..runtime import read_identity
+    from ..identity import read_identity
 
     if has_ended(pid):
         raise Failure(NO_PROCESS, f"process {pid} has ended (its parent has not reaped it)")

@@ -29,10 +29,10 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..identity import read_identity
 from ..procinfo import catches
 from ..rawdump import collect
 from ..render.common import excerpt
-from ..runtime import read_identity
 from .ask import ask_kernel
 from .gateway import GatewayConnections
 

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from ipysigtrace import runtime
+from ipysigtrace.identity import identity_record, read_identity
 from ipysigtrace.runtime import (
     KernelFiles,
     RuntimeFileError,
     create_private,
-    identity_record,
     kernel_file,
-    read_identity,
     remove_stale,
     rewrite,
 )

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ipysigtrace.identity import identity_record, live_identities
 from ipysigtrace.runtime import (
     KernelFiles,
-    identity_record,
     kernel_file,
-    live_identities,
     rewrite,
 )
 

@@ -251,6 +251,7 @@ def test_a_thread_waiting_for_an_rlock_names_its_owner(make: Any) -> None:
 def test_worker_threads_are_judged_apart_from_the_kernels_own() -> None:
     """A forked worker's main thread has the ident of the kernel's: each is judged by its
     process and ident, so the worker is still while the kernel's thread moves."""
+
     def at(line: int, pid: int, time: float) -> StackSnapshot:
         kernel = ThreadStack(1, "MainThread", frames=[FrameRecord("/k.py", line, "spin")])
         worker = ThreadStack(1, "MainThread", frames=[FrameRecord("/w.py", 4, "work")])
