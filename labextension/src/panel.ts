@@ -594,11 +594,13 @@ export class StacksPanel extends MainAreaWidget<StacksView> {
         view.copyText();
       }
     });
+    // A narrow toolbar (Notebook 7's right sidebar) folds its last items into
+    // a menu: the two actions come first, so they stay in sight, then the toggles.
     this.toolbar.addItem('refresh', refresh);
+    this.toolbar.addItem('copy', copy);
     this.toolbar.addItem('auto-refresh', auto);
     this.toolbar.addItem('internals', internals);
     this.toolbar.addItem('locals', locals);
-    this.toolbar.addItem('copy', copy);
   }
 
   get source(): IStacksSource {

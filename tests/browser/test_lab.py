@@ -74,6 +74,20 @@ def check_panel_and_jump(page: Page, shot: str) -> None:
     expect(active).to_contain_text("def spin():")
 
 
+def check_buttons_in_sight(page: Page) -> None:
+    """Refresh and Copy stay in sight in the panel's toolbar (Notebook 7 opens the panel in
+    its narrow right sidebar), not folded away into an overflow menu."""
+    panel = page.locator(".jp-ipysigtrace-panel")
+    box = panel.bounding_box()
+    assert box is not None
+    for label in ("refresh", "copy"):  # JupyterLab 4's toolbar buttons are jp-button elements
+        button = panel.locator(f".jp-Toolbar .jp-ipysigtrace-{label}")
+        expect(button).to_be_visible()
+        shown = button.bounding_box()
+        assert shown is not None and box["x"] <= shown["x"]
+        assert shown["x"] + shown["width"] <= box["x"] + box["width"], (label, shown, box)
+
+
 def interrupt(page: Page) -> None:
     """Kernel > Interrupt Kernel (the menu works alike in every JupyterLab and Notebook 7;
     the 'i, i' keys need the notebook's focus, which a click does not give on all of them)."""
@@ -131,6 +145,7 @@ def test_notebook7(page: Page, lab_server: str) -> None:
     run_cells_until_the_hang(page)
     dump_from_the_kernel_menu(page)
     check_panel_and_jump(page, "notebook7-stacks-panel.png")
+    check_buttons_in_sight(page)
     interrupt(page)
     shut_down_kernels(page, lab_server)
 
