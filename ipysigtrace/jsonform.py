@@ -6,7 +6,10 @@
 The form a notebook keeps (``to_dict(compact=True)``, what a display bundle carries) says
 the same in a tenth of the bytes: a field at its default is left out; a thread whose stack
 (frames and tasks) repeats an earlier one's says ``"like": N``, and each field it leaves out
-is that of thread N (the N-th of ``threads``, N below its own index); and with
+is that of thread N (the N-th of ``threads``, N below its own index); a thread of a worker
+process may also say ``"like": [W, N]``, thread N of the W-th of ``processes`` (W below its
+own index: a pool's workers mostly wait in the same place), which makes the snapshot
+version 2 (one without is still written as version 1, for older readers); and with
 ``"trimmed": true`` on the snapshot, the kernel's own frames are not kept: each run of them
 is one record of kind ``machinery`` whose ``elided`` says how many frames it stands for (a
 kernel thread's frames, and those of the kernel's own asyncio tasks, are one such run), and
@@ -36,7 +39,9 @@ from .snapshot import (
 def write(snapshot: StackSnapshot, compact: bool = False) -> dict[str, Any]:
     """The versioned JSON-ready form; ``compact``: the form a notebook keeps."""
     writer = _Compact() if compact else _Plain()
-    return {"format": FORMAT, "version": VERSION, **writer.snapshot(snapshot)}
+    data = writer.snapshot(snapshot)
+    version = 2 if isinstance(writer, _Compact) and writer.across else 1
+    return {"format": FORMAT, "version": version, **data}
 
 
 def read(data: Any) -> StackSnapshot:
@@ -121,6 +126,10 @@ class _Compact(_Plain):
     def __init__(self) -> None:
         super().__init__()
         self.keys: dict[int, str] = {}  # id of a frame record -> its JSON, to compare stacks
+        # Workers' stacks, each by its first thread anywhere: (process index, thread index).
+        self.in_processes: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.process_threads: list[list[ThreadStack]] = []
+        self.across = False  # a thread is like one of an earlier worker (version 2)
 
     @staticmethod
     def fields(record: Any) -> dict[str, Any]:
@@ -151,7 +160,12 @@ class _Compact(_Plain):
                 del data[name]
         return data
 
-    def threads(self, stacks: list[ThreadStack]) -> list[dict[str, Any]]:
+    def threads(
+        self, stacks: list[ThreadStack], process: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A list of threads; those of worker number ``process`` may also be ``like`` a
+        thread of an earlier worker: ``"like": [worker, thread]`` (a pool's workers mostly
+        have the same stacks)."""
         threads: list[dict[str, Any]] = []
         first: dict[tuple[Any, ...], int] = {}  # a stack (frame records) -> its first thread
         for thread in stacks:
@@ -159,11 +173,19 @@ class _Compact(_Plain):
                 self.key(thread.frames),
                 tuple((t.name, t.awaiting, self.key(t.frames)) for t in thread.tasks),
             )
-            like = first.setdefault(key, len(threads))
+            like: int | list[int] = first.setdefault(key, len(threads))
+            if like == len(threads) and process is not None and thread.frames:
+                earlier = self.in_processes.setdefault(key, (process, len(threads)))
+                if earlier[0] != process:
+                    like = list(earlier)
             if like == len(threads) or not thread.frames:
                 threads.append(self.stack(thread))
                 continue
-            base = stacks[like]
+            if isinstance(like, list):
+                base = self.process_threads[like[0]][like[1]]
+                self.across = True
+            else:
+                base = stacks[like]
             written: dict[str, Any] = {name: getattr(thread, name) for name in _OWN}
             written["like"] = like
             for name in _NAMES[ThreadStack]:
@@ -177,7 +199,8 @@ class _Compact(_Plain):
     def process(self, process: ProcessRecord) -> dict[str, Any]:
         data = self.fields(process)
         if process.threads:
-            data["threads"] = self.threads(process.threads)
+            data["threads"] = self.threads(process.threads, len(self.process_threads))
+        self.process_threads.append(process.threads)
         return data
 
     def snapshot(self, snapshot: StackSnapshot) -> dict[str, Any]:

@@ -122,8 +122,12 @@ def _frame(value: Any, where: str) -> FrameRecord:
     return frame
 
 
-def _threads(value: Any, where: str) -> list[ThreadStack]:
-    """The threads; one that is ``like`` an earlier one takes what it leaves out from it."""
+def _threads(
+    value: Any, where: str, earlier: list[list[ThreadStack]] | None = None
+) -> list[ThreadStack]:
+    """The threads; one that is ``like`` an earlier one takes what it leaves out from it.
+    A worker's thread may be like a thread of an earlier worker (``earlier``, the threads
+    of the workers before it): ``"like": [worker, thread]``."""
     if not isinstance(value, list):
         raise _wrong(where, "a list", value)
     threads: list[ThreadStack] = []
@@ -133,10 +137,38 @@ def _threads(value: Any, where: str) -> list[ThreadStack]:
         if like is None:
             threads.append(read_record(ThreadStack, item, here))
             continue
-        if not is_int(like) or not 0 <= like < index:
+        if is_int(like) and 0 <= like < index:
+            base = threads[like]
+        elif (
+            earlier is not None
+            and isinstance(like, list)
+            and len(like) == 2
+            and all(is_int(n) for n in like)
+            and 0 <= like[0] < len(earlier)
+            and 0 <= like[1] < len(earlier[like[0]])
+        ):
+            base = earlier[like[0]][like[1]]
+        else:
             raise ValueError(f"{here}.like: expected the index of an earlier thread")
-        threads.append(read_record(ThreadStack, item, here, base=threads[like]))
+        threads.append(read_record(ThreadStack, item, here, base=base))
     return threads
+
+
+def _processes(value: Any, where: str) -> list[ProcessRecord]:
+    """The workers, in order: each one's threads may be like an earlier one's."""
+    if not isinstance(value, list):
+        raise _wrong(where, "a list", value)
+    processes: list[ProcessRecord] = []
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            raise _wrong(here, "an object", item)
+        own = {key: value for key, value in item.items() if key != "threads"}
+        read: ProcessRecord = read_record(ProcessRecord, own, here)
+        earlier = [p.threads for p in processes]
+        read.threads = _threads(item.get("threads", []), f"{here}.threads", earlier)
+        processes.append(read)
+    return processes
 
 
 # Each field: how to check it, and its default when absent (REQUIRED: it must be there).
@@ -196,7 +228,7 @@ _FIELDS: dict[type, dict[str, tuple[Check, Any]]] = {
         "note": (_str, ""),
         "cell_started": (_optional(_seconds(_LATEST_TIME)), None),
         "trimmed": (_bool, False),
-        "processes": (_list(_record(ProcessRecord)), []),
+        "processes": (_processes, []),
         "dask": (_optional(_record(DaskReport)), None),
     },
     DaskWorker: {

@@ -4,7 +4,8 @@ Everything downstream (renderers, the kernel glue, a server, a command line, a b
 speaks this model or its JSON form. It uses the standard library only, so any process can
 read a dump without importing IPython or Jupyter.
 
-JSON form, version 1 (``StackSnapshot.to_dict``)::
+JSON form, version 1 (``StackSnapshot.to_dict``; version 2 adds only a compact-form
+reference between workers' threads, ``jsonform.py``)::
 
     {
       "format": "ipysigtrace.snapshot",
@@ -74,7 +75,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 FORMAT = "ipysigtrace.snapshot"
-VERSION = 1
+# Version 2: a worker's thread may be ``like`` a thread of an earlier worker (``jsonform``);
+# a snapshot that needs none of that is still written as version 1.
+VERSION = 2
 # A thread's verdict (``verdict.py``): not judged, the first snapshot of it, moving, still.
 VERDICTS = ("", "first", "moving", "still")
 

@@ -1,11 +1,13 @@
 /**
  * The snapshot as the kernel sends it: its types, and the reader of its JSON
  * form (written by `ipysigtrace.snapshot.StackSnapshot.to_dict`, format
- * "ipysigtrace.snapshot", version 1; unknown fields are ignored). A notebook
- * keeps its compact form (`to_dict(compact=True)`): fields at their defaults
- * left out, a thread `like` an earlier one taking what it leaves out from that
- * one, and in a `trimmed` snapshot one record (with `elided`) for each run of
- * the kernel's own frames. No DOM, no JupyterLab: node's test runner reads it.
+ * "ipysigtrace.snapshot", versions 1 and 2; unknown fields are ignored). A
+ * notebook keeps its compact form (`to_dict(compact=True)`): fields at their
+ * defaults left out, a thread `like` an earlier one taking what it leaves out
+ * from that one (a worker's thread may be like an earlier worker's, `[worker,
+ * thread]`: version 2), and in a `trimmed` snapshot one record (with `elided`)
+ * for each run of the kernel's own frames. No DOM, no JupyterLab: node's test
+ * runner reads it.
  */
 
 /** Where a frame's code comes from. */
@@ -297,16 +299,52 @@ function parseThread(value: unknown, base: IThread | null = null): IThread {
 }
 
 /** The threads; one `like` an earlier one takes what it leaves out from it. */
-function parseThreads(value: unknown): IThread[] {
+function parseThreads(value: unknown, earlier: IThread[][] = []): IThread[] {
   if (!Array.isArray(value)) {
     return [];
   }
   const out: IThread[] = [];
   for (const item of value) {
-    // Only an earlier thread is there to be like: out holds those so far.
+    // Only an earlier thread is there to be like: out holds those so far, and
+    // `earlier` the threads of the workers before this one ([worker, thread]).
     const like = isRecord(item) ? item.like : undefined;
-    const base = Number.isInteger(like) ? (out[like as number] ?? null) : null;
+    let base: IThread | null = null;
+    if (Number.isInteger(like)) {
+      base = out[like as number] ?? null;
+    } else if (
+      Array.isArray(like) &&
+      like.length === 2 &&
+      like.every(n => Number.isInteger(n))
+    ) {
+      base = earlier[like[0] as number]?.[like[1] as number] ?? null;
+    }
     out.push(parseThread(item, base));
+  }
+  return out;
+}
+
+/** The workers, in order: each one's threads may be like an earlier one's. */
+function parseProcesses(value: unknown): IProcess[] {
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  const earlier: IThread[][] = []; // by the worker's index in the JSON list
+  const out: IProcess[] = [];
+  for (const p of value) {
+    if (!isRecord(p)) {
+      earlier.push([]);
+      continue;
+    }
+    const threads = parseThreads(p.threads, earlier);
+    earlier.push(threads);
+    out.push({
+      pid: num(p.pid),
+      parent: num(p.parent),
+      command: str(p.command),
+      note: str(p.note),
+      forked: p.forked === true,
+      threads
+    });
   }
   return out;
 }
@@ -336,16 +374,7 @@ export function parseSnapshot(value: unknown): ISnapshot {
     cell_started: intOrNull(value.cell_started),
     trimmed: value.trimmed === true,
     threads,
-    processes: Array.isArray(value.processes)
-      ? value.processes.filter(isRecord).map(p => ({
-          pid: num(p.pid),
-          parent: num(p.parent),
-          command: str(p.command),
-          note: str(p.note),
-          forked: p.forked === true,
-          threads: parseThreads(p.threads)
-        }))
-      : [],
+    processes: parseProcesses(value.processes),
     dask: parseDask(value.dask)
   };
 }

@@ -227,3 +227,36 @@ def test_a_thread_like_no_earlier_one_is_refused(like: object) -> None:
     data["threads"][1]["like"] = like if like not in (0, 1) else like + 1
     with pytest.raises(ValueError, match=r"threads\[1\]\.like"):
         StackSnapshot.from_dict(data)
+
+
+def test_a_pools_workers_are_written_once() -> None:
+    """Thirty-two workers with one stack: the first carries its frames, the others are
+    like its thread ([worker, thread]), and the whole reads back."""
+    snapshot = built()
+    template = snapshot.processes[2]
+    snapshot.processes = [
+        dataclasses.replace(
+            template,
+            pid=5000 + i,
+            threads=[dataclasses.replace(t, native_id=5000 + i) for t in template.threads],
+        )
+        for i in range(32)
+    ]
+    data = snapshot.to_dict(compact=True)
+    assert data["version"] == 2
+    written = [p["threads"][0] for p in data["processes"]]
+    assert "frames" in written[0] and all(t["like"] == [0, 0] for t in written[1:])
+    assert StackSnapshot.from_dict(data) == snapshot
+    assert len(json.dumps(data)) < len(json.dumps(snapshot.to_dict())) / 4
+    # Without such workers the form stays version 1, which older readers read.
+    snapshot.processes = snapshot.processes[:1]
+    assert snapshot.to_dict(compact=True)["version"] == 1
+
+
+@pytest.mark.parametrize("like", [[0, 0], [1, 0], [0, 5], [-1, 0], [0], [0, 0, 0], [True, 0]])
+def test_a_worker_thread_like_no_earlier_workers_is_refused(like: object) -> None:
+    data = built().without_internals().to_dict(compact=True)
+    # Workers 2 and 3 are forks with one stack: 3's thread is like [2, 0]. Point it wrong.
+    data["processes"][2]["threads"][0]["like"] = like
+    with pytest.raises(ValueError, match=r"processes\[2\]\.threads\[0\]\.like"):
+        StackSnapshot.from_dict(data)
