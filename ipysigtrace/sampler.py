@@ -125,24 +125,26 @@ class Sampler:
             for ident, frame in frames.items():
                 if ident in self.skip:
                     continue
-                ids = []
+                codes = []
                 current: FrameType | None = frame
                 while current is not None:
-                    ids.append(id(current.f_code))
+                    codes.append(current.f_code)
                     current = current.f_back
+                ids = list(map(id, codes))
                 # A thread that waits has the stack it had last time: no new key to hash.
                 previous = last.get(ident)
                 if previous is not None and previous[0] == ids:
-                    self._count(ident, previous[1], frame)
-                elif self._count(ident, key := _key(ids), frame):
+                    self._count(ident, previous[1], codes)
+                elif self._count(ident, key := _key(ids), codes):
                     last[ident] = (ids, key)
-            del frames, frame
+            del frames, frame, current
             self.ticks += 1
             if len(self._names) != len(self._counts):
                 self._learn_names()
 
-    def _count(self, ident: int, stack: Stack, frame: FrameType) -> bool:
-        """Count one sample of ``stack`` (``frame`` is its innermost); False if dropped."""
+    def _count(self, ident: int, stack: Stack, codes: list[CodeType]) -> bool:
+        """Count one sample of ``stack`` (``codes``: its code objects as walked, whose ids
+        it holds); False if dropped."""
         counts = self._counts.get(ident)
         if counts is None:
             counts = self._counts[ident] = _Counts()
@@ -153,21 +155,21 @@ class Sampler:
         elif self.distinct < MAX_STACKS:
             counts.stacks[stack] = 1
             self.distinct += 1
-            self._keep_codes(frame)
+            self._keep_codes(codes)
         else:
             self.dropped += 1
             return False
         return True
 
-    def _keep_codes(self, frame: FrameType | None) -> None:
+    def _keep_codes(self, codes: list[CodeType]) -> None:
         # Stacks are keyed by the ids of their code objects (a tuple of ints hashes several
         # times faster than one of code objects, whose hash reads their contents). The codes
         # are kept alive here, so an id in a key never comes to name another code object.
-        codes = self._codes
-        while frame is not None:
-            code = frame.f_code
-            codes.setdefault(id(code), code)
-            frame = frame.f_back
+        # They are the ones the walk saw: walking the frames again could find a shorter
+        # chain (a generator that yielded meanwhile has no caller any more).
+        kept = self._codes
+        for code in codes:
+            kept.setdefault(id(code), code)
 
     def _learn_names(self) -> None:
         # A copy of the registry, as freeze does: threading.enumerate() takes a lock.
