@@ -350,15 +350,20 @@ export class StacksController {
     this._requesting = true;
     this._status = ASKING;
     this._changed();
+    const asked = this._process(kernelId); // the process the answer will be about
     try {
       const reply = await this._host.requestDump(kernelId, {
         locals: this._locals
       });
       if (this._current(kernelId)) {
         this._reply = reply;
-        this._replyFrom = this._process(kernelId);
+        this._replyFrom = asked;
         this._failure = null;
         this._load = { phase: 'none' };
+        if (asked !== this._process(kernelId)) {
+          // It ended while the answer came: the snapshot is of the old process.
+          this._status = `${this._lastEnd}: the snapshot below is from before.`;
+        }
       }
     } catch (error) {
       if (this._current(kernelId)) {
@@ -555,6 +560,7 @@ export class StacksController {
     const shown =
       kernelId !== null && this._replyFrom === this._process(kernelId);
     this._lives++;
+    this._lastEnd = what;
     if (this._reply && shown) {
       this._status = `${what}: the snapshot below is from before.`;
       this._changed();
@@ -756,6 +762,8 @@ export class StacksController {
    */
   private _replyFrom = '';
   private _lives = 0;
+  /** How the last process ended: 'The kernel restarted' or 'The kernel stopped'. */
+  private _lastEnd = '';
   private _failure: IFailure | null = null;
   private _status = START;
   private _load: Load = { phase: 'none' };

@@ -658,6 +658,22 @@ test('a restart keeps the snapshot as the last look at the old process, and says
   assert.equal(controller.state.status, '');
 });
 
+test('an answer that arrives after a restart is said to be of the old process', async () => {
+  const { host, controller, become } = setup('busy');
+  const done = controller.refresh();
+  become('restarting'); // while the request is under way
+  host.lastDump.answer.resolve(snapshotReply());
+  await done;
+  assert.equal(shownPid(controller), 4242);
+  assert.equal(
+    controller.state.status,
+    'The kernel restarted: the snapshot below is from before.'
+  );
+  become('idle');
+  void controller.refresh(); // the new process: the old one's snapshot is not kept
+  assert.equal(shownPid(controller), null);
+});
+
 test('a stopped kernel keeps its last snapshot, said to be from before', async () => {
   const { host, controller, become } = setup('busy');
   const done = controller.refresh();
