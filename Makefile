@@ -23,7 +23,7 @@ define serve_lab_from_checkout
 	ln -s $(CURDIR)/ipysigtrace/labextension $(1)/$(LAB_SHARE)
 endef
 
-$(VENV)/.done: pyproject.toml
+$(VENV)/.done: pyproject.toml labextension/package.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -U pip
 	$(VENV)/bin/python -m pip install -q -e ".[test]"
@@ -32,11 +32,11 @@ $(VENV)/.done: pyproject.toml
 	touch $@
 
 # Rebuild the lab extension when its sources are newer than the last build.
-$(LAB_BUILT): $(VENV)/.done $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*)
+$(LAB_BUILT): $(VENV)/.done labextension/package.json $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*)
 	cd labextension && npm run build:prod
 	mkdir -p build && touch $@
 
-$(VENV6)/.done: pyproject.toml
+$(VENV6)/.done: pyproject.toml labextension/package.json
 	$(PYTHON) -m venv $(VENV6)
 	$(VENV6)/bin/python -m pip install -q -U pip
 	$(VENV6)/bin/python -m pip install -q -e ".[test]" $(IPYKERNEL6)
@@ -66,7 +66,7 @@ VENV_LAB_OLDEST := .venv-lab-oldest
 LAB_OLDEST := jupyterlab==4.0.13 notebook==7.0.8
 .PHONY: check-sdist check-lab-core
 
-$(VENV_LAB_OLDEST)/.done: pyproject.toml $(VENV)/.done
+$(VENV_LAB_OLDEST)/.done: pyproject.toml labextension/package.json $(VENV)/.done
 	$(PYTHON) -m venv $(VENV_LAB_OLDEST)
 	$(VENV_LAB_OLDEST)/bin/python -m pip install -q -U pip
 	SKIP_JUPYTER_BUILDER=1 $(VENV_LAB_OLDEST)/bin/python -m pip install -q -e ".[test]" $(LAB_OLDEST)
@@ -115,7 +115,7 @@ MINIMUM := ipykernel==6.14.0 ipython==8.0.0 jupyter_client==8.0.2 jupyter_server
 PYTEST_COMPAT := -q -p no:cacheprovider
 .PHONY: test-py310 test-py313 test-minimum
 
-$(VENV_PY310)/.done $(VENV_PY313)/.done: pyproject.toml $(VENV)/.done
+$(VENV_PY310)/.done $(VENV_PY313)/.done: pyproject.toml labextension/package.json $(VENV)/.done
 	@test -x "$(PY)" || { echo "no CPython $(PYVER) under $(PYENV_ROOT)/versions (pyenv install $(PYVER))"; exit 1; }
 	rm -rf $(@D)
 	$(PY) -m venv $(@D)
@@ -127,7 +127,7 @@ $(VENV_PY310)/.done: PYVER = 3.10
 $(VENV_PY313)/.done: PY = $(PYTHON313)
 $(VENV_PY313)/.done: PYVER = 3.13
 
-$(VENV_MINIMUM)/.done: pyproject.toml $(VENV)/.done
+$(VENV_MINIMUM)/.done: pyproject.toml labextension/package.json $(VENV)/.done
 	rm -rf $(VENV_MINIMUM)
 	$(PYTHON) -m venv $(VENV_MINIMUM)
 	$(VENV_MINIMUM)/bin/python -m pip install -q -U pip

@@ -13,6 +13,7 @@ notebook) at the next update, or the user presses Stop, the kernel stops updatin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,21 @@ from . import __version__
 from .render import MIME_TYPE
 
 MODULE = "ipysigtrace"
-MODULE_VERSION = f"^{__version__}"  # the front end's version: the same package.json
+
+
+def module_version(version: str) -> str:
+    """The semver range of the front end for this package version. Both are written once,
+    in labextension/package.json, which the Python metadata spells in PEP 440 (npm's
+    0.2.0-rc.1 is 0.2.0rc1 here): a release asks for ``^0.2.0``, a pre-release for any
+    pre-release of it or later (``^0.2.0-0``), and a version that says nothing of the front
+    end (a source tree never installed: 0+unknown) for any."""
+    found = re.fullmatch(r"(\d+\.\d+\.\d+)((?:a|b|rc|\.?dev)\d*)*(\+.*)?", version)
+    if found is None:
+        return "*"
+    return f"^{found.group(1)}" + ("-0" if found.group(2) else "")
+
+
+MODULE_VERSION = module_version(__version__)
 
 
 class LiveStacks(DOMWidget):

@@ -6,8 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 import ipysigtrace
-from ipysigtrace.widget import MODULE_VERSION
+from ipysigtrace.widget import MODULE_VERSION, module_version
 
 ROOT = Path(__file__).parents[2]
 
@@ -31,3 +33,18 @@ def test_no_other_file_writes_a_version_number() -> None:
         for match in pattern.finditer(path.read_text())
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("python", "npm_range"),
+    [
+        ("0.1.0", "^0.1.0"),
+        ("0.2.0rc1", "^0.2.0-0"),  # npm's 0.2.0-rc.1, as Python metadata spells it
+        ("0.2.0a1", "^0.2.0-0"),
+        ("0.2.0.dev3", "^0.2.0-0"),
+        ("1.2.3+local", "^1.2.3"),
+        ("0+unknown", "*"),  # a source tree that was never installed
+    ],
+)
+def test_the_widget_asks_for_a_semver_range_npm_understands(python: str, npm_range: str) -> None:
+    assert module_version(python) == npm_range
