@@ -121,6 +121,12 @@ class Memory:
                     thread.verdict = "moving"
                     thread.changed = what_changed(before.signature, now)
                 seen[key] = _Seen(now, since)
+            # A worker that did not answer this time (too slow, busy) is not forgotten: it
+            # still runs, and its next answer is judged against its last one.
+            silent = {p.pid for p in snapshot.processes if not p.threads}
+            for key, entry in self._seen.items():
+                if key[0] in silent:
+                    seen.setdefault(key, entry)
             self._seen = seen
         finally:
             self._lock.release()

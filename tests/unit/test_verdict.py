@@ -267,6 +267,13 @@ def test_worker_threads_are_judged_apart_from_the_kernels_own() -> None:
     assert kernel.verdict == "moving" and kernel.changed == "line 3 → 5 in spin"
     assert worker.verdict == "still" and worker.still_since == 100.0
     assert "same place, same locals, for 10 s" in text.render(second)
+    # A worker that misses one answer is judged against its last one when it answers again.
+    silent = at(5, 4245, 115.0)
+    silent.processes[0].threads, silent.processes[0].note = [], "no answer within 0.5 s"
+    memory.judge(silent)
+    again = at(5, 4245, 118.0)
+    memory.judge(again)
+    assert again.processes[0].threads[0].still_since == 100.0
     # Another worker with that ident is a first look, not the same thread.
     third = at(5, 4246, 120.0)
     memory.judge(third)
