@@ -11,6 +11,7 @@ from typing import Any
 from tornado.httpclient import HTTPClientError
 
 from harness import KERNEL_NAME
+from ipysigtrace.server.handlers import MIN_INTERVAL
 
 
 async def status_of(jp_fetch: Any, kernel_id: str) -> dict[str, Any]:
@@ -42,6 +43,18 @@ async def dump(jp_fetch: Any, kernel_id: str, body: str = "{}") -> tuple[int, di
         assert error.response is not None
         return error.code, json.loads(error.response.body)
     return response.code, json.loads(response.body)
+
+
+async def dump_when_allowed(
+    jp_fetch: Any, kernel_id: str, body: str = "{}", timeout: float = 60
+) -> tuple[int, dict[str, Any]]:
+    """POST a dump request as a client that honours "too soon" (429) does: asked again once
+    the server's interval between two dumps of a kernel has passed."""
+    deadline = time.monotonic() + timeout
+    while (answer := await dump(jp_fetch, kernel_id, body))[0] == 429:
+        assert time.monotonic() < deadline, answer
+        await asyncio.sleep(MIN_INTERVAL)
+    return answer
 
 
 async def start_kernel(jp_fetch: Any, name: str = KERNEL_NAME) -> str:

@@ -17,7 +17,7 @@ from harness import BARE_KERNEL_NAME
 from ipysigtrace.server.handlers import NOT_LOADED
 from ipysigtrace.snapshot import StackSnapshot
 
-from .api import client_for, dump, pid_alive, run, start_kernel, status_of
+from .api import client_for, dump, dump_when_allowed, pid_alive, run, start_kernel, status_of
 
 pytestmark = pytest.mark.server
 
@@ -82,12 +82,16 @@ async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_server
             "import subprocess\nchild = subprocess.Popen(['sleep', '60'])\n"
             "def spin():\n    while True:\n        pass\nspin()"
         )
-        await asyncio.sleep(1.0)
-        code, body = await dump(jp_fetch, kernel_id)
-        assert code == 200 and body["source"] == "control"
-        snapshot = StackSnapshot.from_dict(body["snapshot"])
-        main = next(t for t in snapshot.threads if t.runs_cell)
-        assert [f.function for f in main.frames if f.kind == "cell"] == ["<module>", "spin"]
+        deadline = time.monotonic() + 60
+        while True:  # until the cell has got to spin() (before that it starts the child)
+            code, body = await dump_when_allowed(jp_fetch, kernel_id)
+            assert code == 200 and body["source"] == "control", body
+            snapshot = StackSnapshot.from_dict(body["snapshot"])
+            main = next((t for t in snapshot.threads if t.runs_cell), None)
+            cells = [f.function for f in main.frames if f.kind == "cell"] if main else []
+            if cells == ["<module>", "spin"]:
+                break
+            assert time.monotonic() < deadline, cells
         kernel_pid = snapshot.pid
         with open(f"/proc/{kernel_pid}/task/{kernel_pid}/children") as listing:
             children = listing.read().split()
@@ -95,8 +99,7 @@ async def test_dump_of_a_hung_cell_with_a_child_process(jp_fetch: Any, jp_server
         assert pid_alive(kernel_pid)
         code, _ = await dump(jp_fetch, kernel_id)
         assert code == 429, "a second dump right away is rate-limited"
-        await asyncio.sleep(0.3)
-        code, _ = await dump(jp_fetch, kernel_id)
+        code, _ = await dump_when_allowed(jp_fetch, kernel_id)
         assert code == 200
         await jp_fetch("api", "kernels", kernel_id, "interrupt", method="POST", body="")
         while (reply := await client.get_shell_msg(timeout=30))["parent_header"]["msg_id"] != hung:
@@ -118,7 +121,7 @@ async def test_raw_dump_when_native_code_holds_the_gil(jp_fetch: Any, jp_servera
         client.execute(code)
         deadline = time.monotonic() + 60
         while True:  # a dump from the control channel until native code holds the GIL
-            code, body = await dump(jp_fetch, kernel_id)
+            code, body = await dump_when_allowed(jp_fetch, kernel_id)
             assert code == 200, body
             if body["source"] == "raw":
                 break
@@ -169,22 +172,19 @@ async def test_locals_and_a_bad_body(jp_fetch: Any, jp_serverapp: Any) -> None:
     client = await client_for(jp_serverapp, kernel_id)
     try:
         client.execute("def wait(seconds):\n    import time\n    time.sleep(seconds)\nwait(30)")
-        await asyncio.sleep(0.5)
-        response = await jp_fetch(
-            "ipysigtrace",
-            "api",
-            "kernels",
-            kernel_id,
-            "dump",
-            method="POST",
-            body=json.dumps({"locals": True}),
-        )
-        snapshot = StackSnapshot.from_dict(json.loads(response.body)["snapshot"])
-        main = next(t for t in snapshot.threads if t.runs_cell)
-        waiting = next(f for f in main.frames if f.function == "wait")
+        deadline = time.monotonic() + 60
+        while True:  # until the cell sleeps in wait() (before that it defines it)
+            code, body = await dump_when_allowed(jp_fetch, kernel_id, json.dumps({"locals": True}))
+            assert code == 200, body
+            snapshot = StackSnapshot.from_dict(body["snapshot"])
+            main = next((t for t in snapshot.threads if t.runs_cell), None)
+            waiting = next((f for f in main.frames if f.function == "wait"), None) if main else None
+            if waiting is not None and waiting.line.startswith("time.sleep"):
+                break
+            assert time.monotonic() < deadline, body
         assert {"name": "seconds", "type": "int", "value": "30"} in (waiting.locals or [])
         assert {"name": "time", "type": "module", "value": "<module 'time'>"} in waiting.locals
-        await asyncio.sleep(0.3)
+        # A body that is not an object is refused before any rate limit applies.
         with pytest.raises(HTTPClientError) as error:
             await jp_fetch(
                 "ipysigtrace", "api", "kernels", kernel_id, "dump", method="POST", body="[1]"

@@ -35,7 +35,7 @@ from ipysigtrace.server.ask import behind_gateway
 from ipysigtrace.server.handlers import local_pid
 from ipysigtrace.snapshot import StackSnapshot
 
-from .api import dump, kernel_model, status_of
+from .api import dump, dump_when_allowed, kernel_model, status_of
 
 pytestmark = pytest.mark.server
 
@@ -293,8 +293,7 @@ async def test_dump_of_a_hung_cell_through_the_gateway(
         # As the panel's auto-refresh does: every dump goes over one websocket of ours.
         ours = server.web_app.settings["ipysigtrace_state"].gateway.connections[kernel_id]
         for _ in range(4):
-            while (code := (await dump(jp_fetch, kernel_id))[0]) == 429:
-                await asyncio.sleep(0.2)
+            code, _ = await dump_when_allowed(jp_fetch, kernel_id)
             assert code == 200
         assert server.web_app.settings["ipysigtrace_state"].gateway.connections[kernel_id] is ours
         assert gateway.get("api", "kernels", kernel_id)["connections"] == 2
