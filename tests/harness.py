@@ -188,9 +188,11 @@ class Kernel:
         while True:
             self.signal()
             content: dict[str, Any] = self.wait_for(msg_id, "display_data", 30)["content"]
-            if all(text in content["data"]["text/plain"] for text in shows):
+            text = content["data"]["text/plain"]
+            missing = [shown for shown in shows if shown not in text]
+            if not missing:
                 return content
-            assert time.monotonic() < deadline, f"no dump showed {shows!r}"
+            assert time.monotonic() < deadline, f"no dump showed {missing!r}; the last:\n{text}"
 
     def until(
         self, msg_id: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
