@@ -64,6 +64,7 @@ def freeze(
     skip_idents: Iterable[int] = (),
     skip_top: frozenset[CodeType] = frozenset(),
     with_locals: bool = False,
+    task_locals: bool | None = None,
 ) -> FrozenStacks:
     """Walk every thread's frames now. Safe anywhere: no I/O, no locks, no user code.
 
@@ -120,7 +121,7 @@ def freeze(
         main_ident=main.ident,
         seconds=time.perf_counter() - start,
         namespaces=namespaces if with_locals else None,
-        tasks=pending_tasks(with_locals, LOCALS_DEPTH),
+        tasks=pending_tasks(with_locals if task_locals is None else task_locals, LOCALS_DEPTH),
         in_handler=frozenset(handled),
     )
 
@@ -284,11 +285,13 @@ def capture(
     skip_top: frozenset[CodeType] = frozenset(),
     limit: int | None = None,
     with_locals: bool = False,
+    task_locals: bool | None = None,
     reprs: Repr | None = None,
     in_handler: Callable[[], frozenset[int]] | None = None,
 ) -> StackSnapshot:
-    """Freeze, then resolve: the snapshot of every thread but those skipped."""
-    frozen = freeze(skip_idents, skip_top, with_locals or reprs is not None)
+    """Freeze, then resolve: the snapshot of every thread but those skipped.
+    ``task_locals``: read asyncio tasks' locals too (default: as ``with_locals``)."""
+    frozen = freeze(skip_idents, skip_top, with_locals or reprs is not None, task_locals)
     return resolve(
         frozen,
         classifier,

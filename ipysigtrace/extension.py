@@ -266,6 +266,7 @@ class Extension:
             skip_top=handler,
             limit=limit,
             with_locals=True,
+            task_locals=with_locals or user_reprs,  # tasks are not judged: read when shown
             reprs=self.reprs.for_dump() if user_reprs else None,
             in_handler=self.trigger.threads_in_handler if self.trigger else None,
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from .snapshot import FrameRecord, StackSnapshot, ThreadStack
+from .snapshot import FrameRecord, StackSnapshot, TaskStack, ThreadStack
 
 # One frame as compared: where it is, and its safe locals (None: not captured).
 Place = tuple[str, int, str]
@@ -149,11 +149,14 @@ def _threads(snapshot: StackSnapshot) -> list[tuple[tuple[int, int], ThreadStack
 
 
 def without_locals(snapshot: StackSnapshot) -> None:
-    """Drop the locals that were read only to judge (a dump that did not ask shows none)."""
-    for thread in snapshot.threads:
-        if any(f.locals is not None for f in thread.frames):
-            thread.frames = [
-                f if f.locals is None else replace(f, locals=None) for f in thread.frames
+    """Drop the locals that were read only to judge (a dump that did not ask shows none):
+    of every thread's frames and of its asyncio tasks' frames."""
+    stacks: list[ThreadStack | TaskStack] = list(snapshot.threads)
+    stacks += [task for thread in snapshot.threads for task in thread.tasks]
+    for stack in stacks:
+        if any(f.locals is not None for f in stack.frames):
+            stack.frames = [
+                f if f.locals is None else replace(f, locals=None) for f in stack.frames
             ]
 
 

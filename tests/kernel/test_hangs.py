@@ -185,6 +185,7 @@ await fetch_forever(asyncio.Queue())
     assert "Cell In[2], line 3, in fetch_forever" in block and "await queue.get()" in block
     assert "Cell In[2], line 5, in background" in block
     assert "waiting on a Future" in block
+    assert "queue = " not in block, "a dump that did not ask for locals shows none of a task's"
     assert "asyncio task" in html
     # ipykernel cannot interrupt a cell awaiting a future that never completes (with or
     # without ipysigtrace); the kernel is alive, and the fixture shuts it down.
